@@ -1,0 +1,210 @@
+"""The members use cases: load, apply a domain rule, store, record the message.
+
+Each takes the worker's session and outbox; the entrypoint's transaction commits
+them together (see shared.entrypoints). Domain rules live in ``domain.py``.
+"""
+import uuid
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from services.members import domain
+from services.members.models import Member, MemberNumberSequence
+from services.members.schemas import (
+    list_filters_schema, reason_schema, register_schema, update_profile_schema,
+)
+from shared.errors import Conflict, NotFound, ValidationError
+from shared.schemas import decode_cursor, encode_cursor, load, parse_uuid
+from shared.timeutil import parse_iso_datetime, utcnow, utcnow_precise
+
+
+def _publish(outbox, event_type, member, **extra):
+    outbox.add(event_type, {**member.to_record(), **extra})
+
+
+def _load_member(session, member_id, for_update=False):
+    member_id = parse_uuid(member_id, "member_id")
+    query = select(Member).where(Member.id == member_id)
+    if for_update:
+        query = query.with_for_update()
+    member = session.scalars(query).first()
+    if member is None:
+        raise NotFound(f"no member {member_id}")
+    return member
+
+
+def _email_taken(session, email, except_id=None):
+    query = select(Member.id).where(Member.email == email)
+    if except_id is not None:
+        query = query.where(Member.id != except_id)
+    return session.scalars(query).first() is not None
+
+
+def _flush_unique(session, email):
+    """Flush, turning a lost race on the unique email into a Conflict."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"a member with email {email} is already registered") from None
+
+
+def register(session, outbox, data):
+    fields = load(register_schema, data)
+    if _email_taken(session, fields["email"]):
+        raise Conflict(f"a member with email {fields['email']} is already registered")
+    now = utcnow_precise()
+    member = Member(id=str(uuid.uuid4()), status="pending", created_at=now, updated_at=now,
+                    **fields)
+    session.add(member)
+    _flush_unique(session, member.email)
+    _publish(outbox, "member_registered", member)
+    return member.to_record()
+
+
+def get(session, member_id):
+    return _load_member(session, member_id).to_record()
+
+
+def get_by_number(session, member_number):
+    if not isinstance(member_number, str) or not domain.MEMBER_NUMBER_PATTERN.match(member_number):
+        raise ValidationError.field("member_number", "Not a member number (EKRAF-YYYY-NNNNNN).")
+    member = session.scalars(select(Member).where(Member.member_number == member_number)).first()
+    if member is None:
+        raise NotFound(f"no member {member_number}")
+    return member.to_record()
+
+
+def list_members(session, filters):
+    filters = load(list_filters_schema, filters, field_name="filters")
+    after = decode_cursor(filters["cursor"], 2)
+    query = select(Member)
+    for name in ("subsector", "status"):
+        if name in filters:
+            query = query.where(getattr(Member, name) == filters[name])
+    if "city" in filters:
+        query = query.where(func.lower(Member.city) == filters["city"].lower())
+    if "q" in filters:
+        pattern = "%" + _escape_like(filters["q"].lower()) + "%"
+        query = query.where(or_(func.lower(Member.full_name).like(pattern, escape="\\"),
+                                func.lower(Member.business_name).like(pattern, escape="\\")))
+    if after is not None:
+        created_at = parse_iso_datetime(after[0], "cursor")
+        query = query.where(or_(Member.created_at > created_at,
+                                (Member.created_at == created_at) & (Member.id > str(after[1]))))
+    limit = filters["limit"]
+    rows = session.scalars(query.order_by(Member.created_at, Member.id).limit(limit + 1)).all()
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1].to_record()
+        next_cursor = encode_cursor([last["created_at"], last["id"]])
+    return {"items": [member.to_record() for member in page], "next_cursor": next_cursor}
+
+
+def _escape_like(text):
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def update_profile(session, outbox, member_id, changes):
+    fields = load(update_profile_schema, changes, field_name="changes", partial=True)
+    member = _load_member(session, member_id, for_update=True)
+    if "email" in fields and _email_taken(session, fields["email"], except_id=member.id):
+        raise Conflict(f"a member with email {fields['email']} is already registered")
+    changed = {name: value for name, value in fields.items() if getattr(member, name) != value}
+    if not changed:
+        return member.to_record()
+    for name, value in changed.items():
+        setattr(member, name, value)
+    member.updated_at = utcnow_precise()
+    _flush_unique(session, member.email)
+    _publish(outbox, "member_updated", member, changed_fields=sorted(changed))
+    return member.to_record()
+
+
+def _next_member_number(session, year):
+    """The next number of ``year``; the counter row's lock makes concurrent activations queue."""
+    while True:
+        number = session.execute(
+            update(MemberNumberSequence)
+            .where(MemberNumberSequence.year == year)
+            .values(last_number=MemberNumberSequence.last_number + 1)
+            .returning(MemberNumberSequence.last_number)
+        ).scalar()
+        if number is not None:
+            return domain.format_member_number(year, number)
+        try:
+            with session.begin_nested():
+                session.execute(insert(MemberNumberSequence).values(year=year, last_number=0))
+        except IntegrityError:
+            pass  # another activation created this year's counter first; use it
+
+
+def activate(session, outbox, member_id):
+    member = _load_member(session, member_id, for_update=True)
+    member.status = domain.next_status("activate", member.status)
+    now = utcnow()
+    member.member_number = _next_member_number(session, now.year)
+    member.active_since, member.valid_until = domain.activation_period(now)
+    member.updated_at = now
+    _publish(outbox, "member_activated", member)
+    return member.to_record()
+
+
+def _transition(session, outbox, member_id, action, event_type, **extra):
+    member = _load_member(session, member_id, for_update=True)
+    member.status = domain.next_status(action, member.status)
+    member.updated_at = utcnow_precise()
+    _publish(outbox, event_type, member, **extra)
+    return member
+
+
+def suspend(session, outbox, member_id, reason):
+    reason = load(reason_schema, {"reason": reason})["reason"]
+    return _transition(session, outbox, member_id, "suspend", "member_suspended",
+                       reason=reason).to_record()
+
+
+def reinstate(session, outbox, member_id):
+    return _transition(session, outbox, member_id, "reinstate", "member_reinstated").to_record()
+
+
+def renew(session, outbox, member_id):
+    member = _load_member(session, member_id, for_update=True)
+    member.status = domain.next_status("renew", member.status)
+    now = utcnow()
+    member.valid_until = domain.renewed_until(now, member.valid_until)
+    member.updated_at = now
+    _publish(outbox, "member_renewed", member)
+    return member.to_record()
+
+
+def expire_due(session, outbox, now=None):
+    """Mark active members past ``valid_until`` as lapsed; return how many."""
+    now = utcnow() if now is None else parse_iso_datetime(now, "now")
+    due = session.scalars(
+        select(Member)
+        .where(Member.status == "active", Member.valid_until < now)
+        .order_by(Member.valid_until)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for member in due:
+        if domain.is_due_to_lapse(member.status, member.valid_until, now):
+            member.status = domain.next_status("lapse", member.status)
+            member.updated_at = utcnow_precise()
+            _publish(outbox, "member_lapsed", member)
+    return len(due)
+
+
+def stats(session):
+    def counts(column):
+        return {key: count for key, count in
+                session.execute(select(column, func.count()).group_by(column)).all()}
+
+    by_status = counts(Member.status)
+    return {
+        "total": sum(by_status.values()),
+        "by_status": {status: by_status.get(status, 0) for status in domain.STATUSES},
+        "by_subsector": counts(Member.subsector),
+        "by_city": counts(Member.city),
+    }

@@ -1,0 +1,71 @@
+"""Settings: env vars, read through config.yml, with the contract's defaults.
+
+Nameko itself loads config.yml (``nameko run --config config.yml``) and hands the
+container a dict; everything here reads that dict, so one file holds every
+setting and its default. ``load_config`` parses the same file the same way for
+tools and tests.
+"""
+import os
+from pathlib import Path
+
+import yaml
+
+DEFAULT_AMQP_URI = "amqp://guest:guest@localhost:5672/"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = REPO_ROOT / "config.yml"
+
+
+def load_config(path=DEFAULT_CONFIG_FILE, overrides=None):
+    """Parse config.yml exactly as ``nameko run --config`` does (``${VAR:default}``)."""
+    from nameko.cli.main import setup_yaml_parser
+
+    setup_yaml_parser()
+    with open(path) as config_file:
+        config = yaml.safe_load(config_file) or {}
+    config.update(overrides or {})
+    return config
+
+
+def setting(config, key, default=None):
+    """A setting, treating the empty value of an unset ``${VAR:}`` as absent."""
+    value = config.get(key)
+    return default if value in (None, "") else value
+
+
+def amqp_uri(config):
+    return setting(config, "AMQP_URI", DEFAULT_AMQP_URI)
+
+
+def var_dir(config):
+    """Where a service keeps local state (SQLite fallback, generated keys)."""
+    path = Path(setting(config, "VAR_DIR", "var"))
+    if not path.is_absolute():
+        path = Path(os.getcwd()) / path
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def db_url(config, service_name):
+    """``<SERVICE>_DB_URL``, or a SQLite file under var/ when it is unset."""
+    url = setting(config, f"{service_name.upper()}_DB_URL")
+    if url:
+        return url
+    return f"sqlite:///{var_dir(config) / (service_name + '.db')}"
+
+
+def int_setting(config, key, default):
+    return int(setting(config, key, default))
+
+
+def float_setting(config, key, default):
+    return float(setting(config, key, default))
+
+
+def list_setting(config, key, default):
+    """A comma-separated list of numbers, e.g. ``1000,5000,30000``."""
+    value = setting(config, key, default)
+    if isinstance(value, (int, float)):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [float(part) for part in str(value).split(",") if part.strip()]

@@ -1,0 +1,157 @@
+"""Database access: one engine per service, one session per worker.
+
+``Database`` is a nameko dependency provider. Each worker gets its own SQLAlchemy
+session; it is committed when the entrypoint succeeds and rolled back when it
+raises. The shared entrypoints (``shared.entrypoints.rpc``,
+``shared.handlers.event_handler``) finish the session *before* the RPC reply is
+sent or the message acked, so a caller never hears "done" for a change that did
+not commit. Other entrypoints (timers) are finished in ``worker_result``.
+"""
+import logging
+import sys
+import threading
+from pathlib import Path
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy import DateTime, create_engine, event
+from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
+
+from shared import config as cfg
+from shared.timeutil import as_utc
+
+log = logging.getLogger(__name__)
+_patch_lock = threading.Lock()
+_psycopg_patched = False
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every backend (SQLite forgets the offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return as_utc(value)
+
+    def process_result_value(self, value, dialect):
+        return as_utc(value)
+
+
+def patch_psycopg_for_eventlet():
+    """Make psycopg2 yield to other green threads while it waits on the server."""
+    global _psycopg_patched
+    with _patch_lock:
+        if not _psycopg_patched:
+            import psycogreen.eventlet
+
+            psycogreen.eventlet.patch_psycopg()
+            _psycopg_patched = True
+
+
+def make_engine(url, pool_size=10):
+    if url.startswith("postgresql"):
+        patch_psycopg_for_eventlet()
+        return create_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+            pool_timeout=10,
+        )
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def is_postgres(bind):
+    return bind.dialect.name == "postgresql"
+
+
+class Database(DependencyProvider):
+    """Injects a SQLAlchemy ``Session`` per worker; migrates the schema on start.
+
+    ``migrations_dir`` is the service's Alembic folder; its history is applied
+    under a lock before any entrypoint starts (see ``shared.migrations``).
+    """
+
+    def __init__(self, migrations_dir=None):
+        self.migrations_dir = migrations_dir
+        self.engine = None
+        self.sessions = {}
+
+    def setup(self):
+        service_name = self.container.service_name
+        url = cfg.db_url(self.container.config, service_name)
+        pool_size = cfg.int_setting(self.container.config, "max_workers", 10) + 2
+        self.engine = make_engine(url, pool_size=pool_size)
+        if self.migrations_dir is not None:
+            from shared.migrations import upgrade_to_head
+
+            upgrade_to_head(self.engine, service_name, self.migrations_dir)
+
+    def stop(self):
+        if self.engine is not None:
+            self.engine.dispose()
+
+    def kill(self):
+        self.stop()
+
+    def get_dependency(self, worker_ctx):
+        session = Session(bind=self.engine, expire_on_commit=False)
+        self.sessions[worker_ctx] = session
+        return session
+
+    def finish(self, worker_ctx, exc_info):
+        """Commit (no error) or roll back the worker's session; return the outcome.
+
+        A failed commit becomes the worker's error, so it reaches the caller.
+        """
+        session = self.sessions.pop(worker_ctx, None)
+        if session is None:
+            return exc_info
+        try:
+            if exc_info is None:
+                session.commit()
+            else:
+                session.rollback()
+        except Exception:
+            log.exception("commit failed for %s", worker_ctx)
+            exc_info = sys.exc_info()
+            session.rollback()
+        finally:
+            session.close()
+        return exc_info
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        self.finish(worker_ctx, exc_info)
+
+    def worker_teardown(self, worker_ctx):
+        # Normally finished already; this only guards against a leaked session.
+        session = self.sessions.pop(worker_ctx, None)
+        if session is not None:
+            session.rollback()
+            session.close()
+
+
+def finish_unit_of_work(worker_ctx, exc_info):
+    """Finish every ``Database`` session of this worker; return the final outcome."""
+    for provider in worker_ctx.container.dependencies:
+        if isinstance(provider, Database):
+            exc_info = provider.finish(worker_ctx, exc_info)
+    return exc_info
+
+
+def find_database(container):
+    providers = [p for p in container.dependencies if isinstance(p, Database)]
+    if len(providers) != 1:
+        raise RuntimeError(
+            f"{container.service_name} needs exactly one Database dependency, has {len(providers)}"
+        )
+    return providers[0]

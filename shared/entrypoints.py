@@ -1,0 +1,70 @@
+"""The RPC entrypoint every service uses: ``from shared.entrypoints import rpc``.
+
+It differs from nameko's ``rpc`` in three ways a caller relies on:
+- the worker's transaction is committed (or rolled back) *before* the reply is
+  sent, so "done" means committed;
+- a call with the wrong arguments is a ``ValidationError`` naming the argument,
+  not nameko's ``IncorrectSignature``;
+- only the contract's errors reach the caller; anything else is logged with a
+  reference and sent as ``InternalError`` carrying only that reference.
+"""
+import inspect
+import logging
+import re
+import sys
+import uuid
+
+from nameko.exceptions import IncorrectSignature
+from nameko.rpc import Rpc
+
+from shared.db import finish_unit_of_work
+from shared.errors import CONTRACT_ERRORS, InternalError, ValidationError
+
+log = logging.getLogger(__name__)
+
+
+def as_contract_error(exc_info, description):
+    """Keep contract errors; turn anything else into a logged ``InternalError``."""
+    if exc_info is None or isinstance(exc_info[1], CONTRACT_ERRORS):
+        return exc_info
+    reference = uuid.uuid4().hex[:12]
+    log.error("internal error %s in %s", reference, description, exc_info=exc_info)
+    try:
+        raise InternalError(f"internal error, reference {reference}")
+    except InternalError:
+        return sys.exc_info()
+
+
+def signature_error(method, args, kwargs):
+    """A ValidationError naming the argument that is missing or unexpected."""
+    try:
+        inspect.signature(method).bind(None, *args, **kwargs)
+    except TypeError as exc:
+        message = str(exc)
+        match = re.search(r"'(\w+)'", message)
+        field = match.group(1) if match else "_arguments"
+        return ValidationError.field(field, message[:200])
+    return ValidationError.field("_arguments", "Wrong arguments.")
+
+
+class ContractRpc(Rpc):
+    def __init__(self, expected_exceptions=CONTRACT_ERRORS, **kwargs):
+        # "Expected": a contract error is an answer, not a fault of the service.
+        super().__init__(expected_exceptions=expected_exceptions, **kwargs)
+
+    def handle_message(self, body, message):
+        try:
+            super().handle_message(body, message)
+        except IncorrectSignature:
+            method = getattr(self.container.service_cls, self.method_name)
+            raise signature_error(method, body.get("args", ()), body.get("kwargs", {})) from None
+
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        exc_info = finish_unit_of_work(worker_ctx, exc_info)
+        exc_info = as_contract_error(exc_info, f"{self.container.service_name}.{self.method_name}")
+        if exc_info is not None:
+            result = None
+        return super().handle_result(message, worker_ctx, result, exc_info)
+
+
+rpc = ContractRpc.decorator

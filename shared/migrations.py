@@ -1,0 +1,68 @@
+"""Bring a service's schema up to date on start, safely when instances race.
+
+Each service has its own Alembic history (``services/<name>/migrations``) and its
+own version table (``alembic_version_<name>``). On PostgreSQL the upgrade runs
+under an advisory lock keyed by the service name, so two instances starting at
+once migrate one after the other; the second finds nothing left to do.
+"""
+import logging
+import zlib
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+
+from shared.db import is_postgres
+
+log = logging.getLogger(__name__)
+
+
+def version_table(service_name):
+    return f"alembic_version_{service_name}"
+
+
+def advisory_lock_key(name):
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
+def upgrade_to_head(engine, service_name, migrations_dir):
+    alembic_config = Config()
+    alembic_config.set_main_option("script_location", str(migrations_dir))
+    alembic_config.attributes["version_table"] = version_table(service_name)
+    with engine.connect() as connection:
+        if is_postgres(connection):
+            connection.execute(
+                text("SELECT pg_advisory_lock(:key)"),
+                {"key": advisory_lock_key(f"migrate:{service_name}")},
+            )
+            connection.commit()
+        try:
+            alembic_config.attributes["connection"] = connection
+            command.upgrade(alembic_config, "head")
+            connection.commit()
+        finally:
+            if is_postgres(connection):
+                connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"),
+                    {"key": advisory_lock_key(f"migrate:{service_name}")},
+                )
+                connection.commit()
+    log.info("%s schema is at head", service_name)
+
+
+def run_migrations(context, target_metadata=None):
+    """The body of every service's ``migrations/env.py``."""
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError(
+            "migrations run on service start (shared.migrations.upgrade_to_head), "
+            "or with `python -m shared.migrate <service>`"
+        )
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        version_table=context.config.attributes["version_table"],
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()

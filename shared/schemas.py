@@ -1,0 +1,139 @@
+"""Marshmallow base schema and fields shared by every service.
+
+Every RPC input goes through ``load``: the input must be a dict, unknown fields
+are rejected (no mass assignment), and every problem becomes one
+``ValidationError`` naming its fields. Nothing is written before that passes.
+"""
+import base64
+import json
+import re
+import uuid
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from shared.errors import ValidationError
+
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+# Control characters other than tab and newlines have no place in user text,
+# and PostgreSQL refuses NUL outright.
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class StrictSchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class Text(fields.String):
+    """A trimmed string of bounded length with no control characters."""
+
+    def __init__(self, *, min_length=None, max_length=200, **kwargs):
+        self.min_length = min_length
+        self.max_length = max_length
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ma.ValidationError("Not a valid string.")
+        # Check the length before any other work, so a huge string is cheap to refuse.
+        if len(value) > self.max_length * 2 + 100:
+            raise ma.ValidationError(f"Longer than maximum length {self.max_length}.")
+        value = value.strip()
+        if _CONTROL_CHARS.search(value):
+            raise ma.ValidationError("Contains control characters.")
+        if self.min_length is not None and len(value) < self.min_length:
+            raise ma.ValidationError(
+                "Must not be empty." if self.min_length == 1
+                else f"Shorter than minimum length {self.min_length}."
+            )
+        if len(value) > self.max_length:
+            raise ma.ValidationError(f"Longer than maximum length {self.max_length}.")
+        return value
+
+
+class Email(Text):
+    def __init__(self, **kwargs):
+        super().__init__(min_length=3, max_length=254, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        validate.Email()(value)
+        return value.lower()
+
+
+class UUIDString(fields.String):
+    """A UUID, returned in its canonical lower-case string form."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return parse_uuid(value, attr, exc=ma.ValidationError)
+
+
+class Limit(fields.Integer):
+    def __init__(self, **kwargs):
+        super().__init__(
+            strict=True, load_default=DEFAULT_LIMIT,
+            validate=validate.Range(min=1, max=MAX_LIMIT), **kwargs,
+        )
+
+
+def parse_uuid(value, field, exc=None):
+    """A caller's id as a canonical UUID string, or a ValidationError naming the field."""
+    message = "Not a valid UUID."
+    if not isinstance(value, str) or len(value) > 64:
+        if exc is not None:
+            raise exc(message)
+        raise ValidationError.field(field, message)
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        if exc is not None:
+            raise exc(message) from None
+        raise ValidationError.field(field, message) from None
+
+
+def load(schema, data, field_name="data", partial=False):
+    """Validate ``data`` against ``schema``; return the clean dict or raise ValidationError."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValidationError.field(field_name, "Must be an object (a dict).")
+    try:
+        return schema.load(data, partial=partial)
+    except ma.ValidationError as exc:
+        raise ValidationError(_flatten(exc.messages)) from None
+
+
+def _flatten(messages):
+    """Marshmallow's messages as ``{"field": ["reason", ...]}``."""
+    if isinstance(messages, list):
+        return {"_schema": [str(message) for message in messages]}
+    flat = {}
+    for key, value in messages.items():
+        if isinstance(value, dict):
+            for sub_key, sub_value in _flatten(value).items():
+                flat[f"{key}.{sub_key}" if sub_key != "_schema" else key] = sub_value
+        else:
+            flat[key] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return flat
+
+
+def encode_cursor(values):
+    """An opaque page cursor from the sort key of the last item on a page."""
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor, expected_length):
+    if cursor is None:
+        return None
+    try:
+        if not isinstance(cursor, str) or len(cursor) > 500:
+            raise ValueError
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(values, list) or len(values) != expected_length:
+            raise ValueError
+        return values
+    except ValueError:
+        raise ValidationError.field("cursor", "Not a valid cursor.") from None

@@ -1,0 +1,54 @@
+"""UTC times as the contract writes them: ISO 8601 with an offset, to the second."""
+import calendar
+from datetime import date, datetime, timezone
+
+from shared.errors import ValidationError
+
+
+def utcnow():
+    """Now, in UTC, to the second: what is stored is exactly what is shown."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def utcnow_precise():
+    """Now, in UTC, to the microsecond: for creation times that order records."""
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value):
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def iso(value):
+    """``2026-11-28T03:00:00+00:00``; dates as ``YYYY-MM-DD``; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"not a date or datetime: {value!r}")
+
+
+def parse_iso_datetime(value, field):
+    """An ISO 8601 string from a caller; naive times are taken as UTC."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValidationError.field(field, "Not a valid ISO 8601 datetime.")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError.field(field, "Not a valid ISO 8601 datetime.") from None
+    return as_utc(parsed)
+
+
+def add_months(moment, months):
+    """The same day ``months`` later, clamped to the month's end (31 Jan + 1 = 28/29 Feb)."""
+    month_index = moment.month - 1 + months
+    year = moment.year + month_index // 12
+    month = month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)

@@ -1,0 +1,114 @@
+"""Test infrastructure: a real RabbitMQ and a real PostgreSQL, isolated per run.
+
+By default the tests use the RabbitMQ and PostgreSQL already running on this
+machine (``TEST_AMQP_URI`` / ``TEST_PG_URL`` to point elsewhere): each test run
+gets its own RabbitMQ vhost and its own PostgreSQL databases, dropped at the end.
+``pytest --docker`` brings both up from tests/docker-compose.test.yml instead
+(pytest-docker), for machines with Docker and without the services.
+"""
+import warnings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # eventlet announces its own deprecation
+    import eventlet
+
+eventlet.monkey_patch()  # must come first: nameko and the tests rely on green I/O
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
+from urllib.parse import urlsplit, urlunsplit  # noqa: E402
+
+import pytest  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from shared.config import load_config  # noqa: E402
+
+RUN_ID = uuid.uuid4().hex[:8]
+DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--docker", action="store_true", default=False,
+                     help="start RabbitMQ and PostgreSQL from tests/docker-compose.test.yml")
+
+
+@pytest.fixture(scope="session")
+def docker_compose_file(pytestconfig):
+    return str(Path(__file__).parent / "docker-compose.test.yml")
+
+
+@pytest.fixture(scope="session")
+def infrastructure(request):
+    """``(amqp_base_uri, postgres_admin_url)`` of the broker and database to test against."""
+    if request.config.getoption("--docker"):
+        request.getfixturevalue("docker_services").wait_until_responsive(
+            timeout=120, pause=1, check=lambda: _amqp_answers(DEFAULT_AMQP_URI))
+        return DEFAULT_AMQP_URI, DEFAULT_PG_URL
+    return (os.environ.get("TEST_AMQP_URI", DEFAULT_AMQP_URI),
+            os.environ.get("TEST_PG_URL", DEFAULT_PG_URL))
+
+
+def _amqp_answers(uri):
+    from kombu import Connection
+
+    try:
+        with Connection(uri, connect_timeout=2) as connection:
+            connection.connect()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def amqp_uri(infrastructure, request):
+    """A vhost of this test run's own, so queues never leak between runs."""
+    base = infrastructure[0]
+    if request.config.getoption("--docker"):
+        return base  # a throwaway broker: its default vhost is ours alone
+    vhost = f"ekraf-test-{RUN_ID}"
+    subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True)
+    user = urlsplit(base).username or "guest"
+    subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
+                   check=True, capture_output=True)
+    yield urlunsplit(urlsplit(base)._replace(path="/" + vhost))
+    subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def make_database(infrastructure):
+    """Create a PostgreSQL database for this run; returns its URL. All dropped at the end."""
+    admin = sa.create_engine(infrastructure[1], isolation_level="AUTOCOMMIT")
+    created = []
+
+    def make(purpose):
+        name = f"ekraf_test_{RUN_ID}_{purpose}"
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        return urlunsplit(urlsplit(infrastructure[1])._replace(path="/" + name))
+
+    yield make
+    with admin.connect() as connection:
+        for name in created:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def fresh_db_url(make_database):
+    """A new, empty PostgreSQL database for one test."""
+    return make_database(uuid.uuid4().hex[:8])
+
+
+@pytest.fixture(scope="session")
+def base_config(amqp_uri, tmp_path_factory):
+    """config.yml as the services read it, pointed at this run's broker and a temp var/."""
+    return load_config(overrides={
+        "AMQP_URI": amqp_uri,
+        "VAR_DIR": str(tmp_path_factory.mktemp("var")),
+        "HANDLER_RETRY_DELAYS_MS": "200,400",
+        "OUTBOX_POLL_SECONDS": 0.5,
+    })
