@@ -9,7 +9,7 @@ gets its own RabbitMQ vhost and its own PostgreSQL databases, dropped at the end
 import warnings
 
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # eventlet announces its own deprecation
+    warnings.simplefilter("ignore")  # eventlet announces its own deprecation on import
     import eventlet
 
 eventlet.monkey_patch()  # must come first: nameko and the tests rely on green I/O

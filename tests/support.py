@@ -101,3 +101,92 @@ def subscriber_class(source_service, event_types, message_log, name="outside_sub
         handler.__name__ = f"on_{event_type}"
         attrs[handler.__name__] = event_handler(source_service, event_type)(handler)
     return type("OutsideSubscriber", (), attrs)
+
+
+class TcpProxy:
+    """A TCP forwarder on loopback that a test can cut and restore, to take a
+    broker away from one client without stopping it for everyone else."""
+
+    def __init__(self, target_host, target_port):
+        self.target = (target_host, target_port)
+        self.listener = eventlet.listen(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections = set()
+        self.up = True
+        self._server = eventlet.spawn(self._serve)
+
+    def _serve(self):
+        while True:
+            client, _ = self.listener.accept()
+            if not self.up:
+                client.close()
+                continue
+            try:
+                upstream = eventlet.connect(self.target)
+            except OSError:
+                client.close()
+                continue
+            pair = (client, upstream)
+            self.connections.add(pair)
+            eventlet.spawn(self._pipe, client, upstream, pair)
+            eventlet.spawn(self._pipe, upstream, client, pair)
+
+    def _pipe(self, source, sink, pair):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except (OSError, EOFError):
+            pass
+        finally:
+            self._close(pair)
+
+    def _close(self, pair):
+        self.connections.discard(pair)
+        for sock in pair:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    @staticmethod
+    def _shutdown(pair):
+        # shutdown, not close: the pipes blocked in recv see EOF and close both ends.
+        import socket
+
+        for sock in pair:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        """Drop every connection and refuse new ones, as if the broker were gone."""
+        self.up = False
+        for pair in list(self.connections):
+            self._shutdown(pair)
+
+    def restore(self):
+        self.up = True
+
+    def close(self):
+        self.cut()
+        self._server.kill()
+        self.listener.close()
+
+
+def drain_queue(amqp_uri, queue_name, limit=10_000):
+    """Take every message waiting in a queue: a list of (body, headers)."""
+    from kombu import Connection
+
+    taken = []
+    with Connection(amqp_uri) as connection:
+        channel = connection.default_channel
+        while len(taken) < limit:
+            message = channel.basic_get(queue=queue_name, no_ack=True)
+            if message is None:
+                break
+            taken.append((message.body, dict(message.headers or {})))
+    return taken

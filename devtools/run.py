@@ -1,0 +1,138 @@
+"""``make run``: start the services as operators would, run the demo, keep serving.
+
+    python -m devtools.run          # serve until Ctrl-C
+    python -m devtools.run --once   # stop after the demo; exit 1 if it failed
+
+Each service runs as ``nameko run --config config.yml services.<name>.service``
+with its log lines prefixed by its name. A service whose ``<NAME>_DB_URL`` is
+unset gets a PostgreSQL database of its own (``ekraf_<name>``) on the local
+server when one answers (``PG_ADMIN_URL``), else the SQLite file under var/.
+"""
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ["members"]  # the others join here as they are built
+DEFAULT_PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_AMQP_URI = "amqp://guest:guest@localhost:5672/"
+
+
+def say(message):
+    print(f"[run] {message}", flush=True)
+
+
+def check_broker(amqp_uri):
+    from kombu import Connection
+
+    try:
+        with Connection(amqp_uri, connect_timeout=3) as connection:
+            connection.connect()
+        return True
+    except Exception as exc:
+        safe = urlsplit(amqp_uri)._replace(netloc=urlsplit(amqp_uri).hostname or "")
+        say(f"RabbitMQ does not answer at {urlunsplit(safe)} ({exc}).")
+        say("Start it first: `rabbitmq-server -detached` on this machine, or "
+            "`docker-compose up -d rabbitmq`; or point AMQP_URI at a running broker.")
+        return False
+
+
+def prepare_databases(env):
+    """Give each service without a configured database one on local PostgreSQL."""
+    missing = [name for name in SERVICES if not env.get(f"{name.upper()}_DB_URL")]
+    if not missing:
+        return
+    admin_url = env.get("PG_ADMIN_URL", DEFAULT_PG_ADMIN_URL)
+    try:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT",
+                                  connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            for name in missing:
+                database = f"ekraf_{name}"
+                exists = connection.execute(
+                    sa.text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                    {"name": database}).scalar()
+                if not exists:
+                    connection.execute(sa.text(f'CREATE DATABASE "{database}"'))
+                env[f"{name.upper()}_DB_URL"] = urlunsplit(
+                    urlsplit(admin_url)._replace(path="/" + database))
+        engine.dispose()
+        say(f"PostgreSQL: databases {', '.join('ekraf_' + n for n in missing)} ready")
+    except Exception as exc:
+        say(f"PostgreSQL not reachable ({type(exc).__name__}); "
+            f"{', '.join(missing)} will use SQLite under var/")
+
+
+def pipe_with_prefix(stream, prefix):
+    for line in iter(stream.readline, b""):
+        sys.stdout.write(f"{prefix} {line.decode(errors='replace')}")
+        sys.stdout.flush()
+
+
+def start_service(name, env):
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "nameko"), "run", "--config", "config.yml",
+         f"services.{name}.service"],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    threading.Thread(target=pipe_with_prefix, args=(process.stdout, f"[{name}]"),
+                     daemon=True).start()
+    return process
+
+
+def stop_all(processes):
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    for process in processes:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--once", action="store_true", help="stop after the demo")
+    args = parser.parse_args()
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env.setdefault("AMQP_URI", DEFAULT_AMQP_URI)
+    if not check_broker(env["AMQP_URI"]):
+        return 2
+    prepare_databases(env)
+
+    processes = [start_service(name, env) for name in SERVICES]
+    interrupted = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: interrupted.set())
+    try:
+        say(f"started {', '.join(SERVICES)}; running the demo")
+        demo = subprocess.run([sys.executable, "-m", "demo", "--wait", "60"],
+                              cwd=REPO_ROOT, env=env)
+        if demo.returncode != 0:
+            say("the demo FAILED (see above)")
+        if args.once:
+            return demo.returncode
+        say("services are running; press Ctrl-C to stop")
+        while not interrupted.is_set() and all(p.poll() is None for p in processes):
+            interrupted.wait(1)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        say("stopping services")
+        stop_all(processes)
+        say("stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+import pytest
+import sqlalchemy as sa
+from nameko.containers import ServiceContainer
+
+from shared.tables import foundation_metadata
+from tests.foundation import ledger_service
+
+
+@pytest.fixture
+def ledger_db_url(fresh_db_url):
+    engine = sa.create_engine(fresh_db_url)
+    foundation_metadata.create_all(engine)
+    ledger_service.metadata.create_all(engine)
+    engine.dispose()
+    return fresh_db_url
+
+
+@pytest.fixture
+def ledger_engine(ledger_db_url):
+    engine = sa.create_engine(ledger_db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def ledger(base_config, ledger_db_url):
+    """The ledger test service, running in this process against the real broker."""
+    container = ServiceContainer(
+        ledger_service.LedgerService, {**base_config, "LEDGER_TEST_DB_URL": ledger_db_url})
+    container.start()
+    yield container
+    container.stop()
+
+
+def count_effects(engine, note=None):
+    query = sa.select(sa.func.count()).select_from(ledger_service.effects)
+    if note is not None:
+        query = query.where(ledger_service.effects.c.note == note)
+    with engine.connect() as connection:
+        return connection.execute(query).scalar()

@@ -1,0 +1,92 @@
+"""Idempotent, retried, dead-lettered handling, against the real broker and PostgreSQL."""
+import json
+import uuid
+
+import eventlet
+import sqlalchemy as sa
+from nameko.standalone.events import event_dispatcher
+
+from shared.envelope import make_envelope
+from shared.handlers import ATTEMPTS_HEADER, ERROR_HEADER, ORIGINAL_QUEUE_HEADER
+from shared.tables import processed_messages
+from tests.foundation import ledger_service
+from tests.foundation.conftest import count_effects
+from tests.support import drain_queue, wait_until
+
+HANDLER_QUEUE = "evt-test_source-thing_happened--ledger_test.on_thing_happened"
+DEAD_LETTERS = "ledger_test.dead-letter"
+
+
+def dispatch(config, payload, times=1):
+    send = event_dispatcher(config)
+    for _ in range(times):
+        send("test_source", "thing_happened", payload)
+
+
+def test_the_same_envelope_three_times_has_one_effect(ledger, base_config, ledger_engine):
+    envelope = make_envelope("test_source", "thing_happened", {"note": "once"})
+    dispatch(base_config, envelope, times=3)
+    wait_until(lambda: count_effects(ledger_engine, "once") == 1)
+    eventlet.sleep(1.0)  # time for the two duplicates to be handled (and skipped)
+    assert count_effects(ledger_engine, "once") == 1
+    with ledger_engine.connect() as connection:
+        rows = connection.execute(sa.select(processed_messages)).all()
+    assert [(r.consumer, r.event_id) for r in rows] == [
+        ("ledger_test.on_thing_happened", envelope["event_id"])]
+
+
+def test_a_handler_that_fails_then_succeeds_is_applied_once(ledger, base_config, ledger_engine):
+    envelope = make_envelope("test_source", "thing_happened", {"note": "flaky", "fail_times": 2})
+    dispatch(base_config, envelope)
+    wait_until(lambda: count_effects(ledger_engine, "flaky") == 1, timeout=10)
+    assert ledger_service.attempts[envelope["event_id"]] == 3  # two failures rolled back
+    eventlet.sleep(0.8)
+    assert count_effects(ledger_engine, "flaky") == 1
+    assert drain_queue(base_config["AMQP_URI"], DEAD_LETTERS) == []
+
+
+def test_a_handler_that_always_fails_is_parked_in_the_dead_letter_queue(
+        ledger, base_config, ledger_engine):
+    envelope = make_envelope("test_source", "thing_happened", {"note": "poison", "fail_times": 99})
+    dispatch(base_config, envelope)
+    parked = wait_until(lambda: drain_queue(base_config["AMQP_URI"], DEAD_LETTERS),
+                        timeout=15, message="the message in the dead-letter queue")
+    [(body, headers)] = parked
+    assert json.loads(body) == envelope
+    # One try, then one retry per configured delay (200 ms, 400 ms here): three in all.
+    assert headers[ATTEMPTS_HEADER] == 3
+    assert ledger_service.attempts[envelope["event_id"]] == 3
+    assert "failing on purpose" in headers[ERROR_HEADER]
+    assert headers[ORIGINAL_QUEUE_HEADER] == HANDLER_QUEUE
+    assert count_effects(ledger_engine, "poison") == 0  # every attempt rolled back
+    eventlet.sleep(1.0)
+    assert ledger_service.attempts[envelope["event_id"]] == 3  # and no more tries
+
+
+def test_a_malformed_message_is_parked_at_once_and_others_keep_flowing(
+        ledger, base_config, ledger_engine):
+    dispatch(base_config, {"event_type": "thing_happened", "data": {"note": "no id"}})
+    good = make_envelope("test_source", "thing_happened", {"note": "fine"})
+    dispatch(base_config, good)
+    [(body, headers)] = wait_until(
+        lambda: drain_queue(base_config["AMQP_URI"], DEAD_LETTERS), timeout=10)
+    assert headers[ATTEMPTS_HEADER] == 1
+    assert "MalformedMessage" in headers[ERROR_HEADER] and "event_id" in headers[ERROR_HEADER]
+    wait_until(lambda: count_effects(ledger_engine, "fine") == 1)
+
+
+def test_queues_are_declared_durable_before_anything_is_published(ledger, base_config):
+    from kombu import Connection
+
+    with Connection(base_config["AMQP_URI"]) as connection:
+        channel = connection.default_channel
+        for queue in (HANDLER_QUEUE, f"{HANDLER_QUEUE}.retry.200", f"{HANDLER_QUEUE}.retry.400",
+                      DEAD_LETTERS):
+            # passive: fails if the queue does not exist; durable=True must match.
+            channel.queue_declare(queue=queue, passive=True)
+    # A message published now, with the service stopped, waits in the durable queue.
+    ledger.stop()
+    envelope = make_envelope("test_source", "thing_happened", {"note": str(uuid.uuid4())})
+    dispatch(base_config, envelope)
+    waiting = drain_queue(base_config["AMQP_URI"], HANDLER_QUEUE)
+    assert [json.loads(body)["event_id"] for body, _ in waiting] == [envelope["event_id"]]

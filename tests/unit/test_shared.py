@@ -1,0 +1,120 @@
+"""The shared library's pure parts: envelope, schemas, errors, config, times."""
+import json
+import uuid
+
+import pytest
+from marshmallow import fields
+from nameko.exceptions import deserialize, serialize
+
+from shared import config as cfg
+from shared.entrypoints import signature_error
+from shared.envelope import MalformedMessage, make_envelope, parse_envelope
+from shared.errors import Conflict, NotFound, ValidationError
+from shared.schemas import StrictSchema, Text, decode_cursor, encode_cursor, load, parse_uuid
+from shared.timeutil import add_months, iso, parse_iso_datetime
+
+
+def test_envelope_has_the_contract_shape():
+    envelope = make_envelope("members", "member_activated", {"id": "x"})
+    assert set(envelope) == {"event_id", "event_type", "occurred_at", "producer",
+                             "schema_version", "data"}
+    uuid.UUID(envelope["event_id"])
+    assert envelope["occurred_at"].endswith("+00:00")
+    assert parse_envelope(envelope, "member_activated") is envelope
+
+
+@pytest.mark.parametrize("mutate, reason", [
+    (lambda e: e.pop("event_id"), "event_id"),
+    (lambda e: e.update(event_id="not-a-uuid"), "UUID"),
+    (lambda e: e.update(data=[1]), "data"),
+    (lambda e: e.update(event_type="other"), "event_type"),
+    (lambda e: e.update(occurred_at="yesterday"), "occurred_at"),
+    (lambda e: e.update(schema_version="1"), "schema_version"),
+])
+def test_malformed_envelopes_are_refused_with_the_reason(mutate, reason):
+    envelope = make_envelope("members", "member_activated", {})
+    mutate(envelope)
+    with pytest.raises(MalformedMessage, match=reason):
+        parse_envelope(envelope, "member_activated")
+    with pytest.raises(MalformedMessage):
+        parse_envelope("not a dict")
+
+
+class Sample(StrictSchema):
+    name = Text(min_length=2, max_length=10, required=True)
+    count = fields.Integer(strict=True)
+
+
+def test_load_rejects_unknown_fields_and_names_every_problem():
+    with pytest.raises(ValidationError) as caught:
+        load(Sample(), {"name": "x", "count": "3", "admin": True})
+    assert set(caught.value.errors) == {"name", "count", "admin"}
+    assert caught.value.errors["admin"] == ["Unknown field."]
+    assert json.loads(str(caught.value)) == caught.value.errors
+
+
+def test_load_trims_text_and_refuses_control_characters_and_non_dicts():
+    assert load(Sample(), {"name": "  Ani  "}) == {"name": "Ani"}
+    with pytest.raises(ValidationError, match="control"):
+        load(Sample(), {"name": "A\x00ni"})
+    with pytest.raises(ValidationError) as caught:
+        load(Sample(), ["name"], field_name="data")
+    assert caught.value.errors == {"data": ["Must be an object (a dict)."]}
+
+
+def test_errors_travel_over_rpc_as_themselves():
+    for error in (ValidationError({"email": ["Taken."]}), NotFound("no member"), Conflict("no")):
+        back = deserialize(serialize(error))
+        assert type(back) is type(error) and str(back) == str(error)
+    assert serialize(ValidationError({"x": ["y"]}))["exc_type"] == "ValidationError"
+    assert deserialize(serialize(ValidationError({"x": ["y"]}))).errors == {"x": ["y"]}
+
+
+def test_uuid_and_cursor_parsing():
+    value = str(uuid.uuid4())
+    assert parse_uuid(value.upper(), "member_id") == value
+    with pytest.raises(ValidationError, match="member_id"):
+        parse_uuid("123", "member_id")
+    assert decode_cursor(encode_cursor(["2026-11-28T03:00:00+00:00", value]), 2)[1] == value
+    for bad in ("!!!", encode_cursor([1]), 42):
+        with pytest.raises(ValidationError, match="cursor"):
+            decode_cursor(bad, 2)
+
+
+def test_signature_errors_name_the_argument():
+    def get(self, member_id):
+        pass
+
+    assert "member_id" in signature_error(get, [], {}).errors
+    assert signature_error(get, [1, 2], {}).errors
+
+
+def test_times():
+    assert iso(parse_iso_datetime("2026-11-28T10:00:00+08:00", "now")) == "2026-11-28T02:00:00+00:00"
+    assert iso(parse_iso_datetime("2026-11-28T03:00:00", "now")) == "2026-11-28T03:00:00+00:00"
+    with pytest.raises(ValidationError, match="now"):
+        parse_iso_datetime("soon", "now")
+    moment = parse_iso_datetime("2026-01-31T00:00:00Z", "now")
+    assert add_months(moment, 1).day == 28
+
+
+def test_db_url_falls_back_to_sqlite_under_var(tmp_path):
+    config = {"VAR_DIR": str(tmp_path), "MEMBERS_DB_URL": None}
+    assert cfg.db_url(config, "members") == f"sqlite:///{tmp_path}/members.db"
+    config["MEMBERS_DB_URL"] = "postgresql://members@db/members"
+    assert cfg.db_url(config, "members") == "postgresql://members@db/members"
+
+
+def test_config_yml_reads_the_contract_env_vars(monkeypatch):
+    monkeypatch.setenv("MEMBERS_DB_URL", "postgresql://m@h/members")
+    monkeypatch.setenv("AMQP_URI", "amqp://u:p@broker:5672/")
+    monkeypatch.delenv("CERTIFICATION_DB_URL", raising=False)
+    config = cfg.load_config()
+    assert config["MEMBERS_DB_URL"] == "postgresql://m@h/members"
+    assert cfg.amqp_uri(config) == "amqp://u:p@broker:5672/"
+    assert cfg.db_url(config, "certification").endswith("/certification.db")
+    assert cfg.list_setting(config, "HANDLER_RETRY_DELAYS_MS", "1") == [1000, 5000, 30000, 120000]
+    for key in ("WEB_SERVER_ADDRESS", "PUBLIC_BASE_URL", "CERT_SIGNING_KEY_FILE", "SMTP_HOST",
+                "SMTP_PORT", "SMTP_FROM", "SMS_WEBHOOK_URL", "EVENTS_DB_URL",
+                "NOTIFICATIONS_DB_URL"):
+        assert key in config
