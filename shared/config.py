@@ -6,6 +6,7 @@ setting and its default. ``load_config`` parses the same file the same way for
 tools and tests.
 """
 import os
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -15,13 +16,27 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = REPO_ROOT / "config.yml"
 
 
-def load_config(path=DEFAULT_CONFIG_FILE, overrides=None):
-    """Parse config.yml exactly as ``nameko run --config`` does (``${VAR:default}``)."""
-    from nameko.cli.main import setup_yaml_parser
+def _config_loader():
+    """A YAML loader expanding ``${VAR:default}`` exactly as ``nameko run`` does.
 
-    setup_yaml_parser()
+    nameko's own setup patches ``yaml.SafeLoader`` for the whole process; a
+    subclass keeps other YAML readers (docker-compose.yml in the tests) untouched.
+    """
+    from nameko.cli.main import IMPLICIT_ENV_VAR_MATCHER, env_var_constructor
+
+    class ConfigLoader(yaml.SafeLoader):
+        pass
+
+    ConfigLoader.add_constructor("!env_var", env_var_constructor)
+    ConfigLoader.add_constructor("!raw_env_var", partial(env_var_constructor, raw=True))
+    ConfigLoader.add_implicit_resolver("!env_var", IMPLICIT_ENV_VAR_MATCHER, None)
+    return ConfigLoader
+
+
+def load_config(path=DEFAULT_CONFIG_FILE, overrides=None):
+    """Parse config.yml as ``nameko run --config`` does, plus ``overrides``."""
     with open(path) as config_file:
-        config = yaml.safe_load(config_file) or {}
+        config = yaml.load(config_file, Loader=_config_loader()) or {}
     config.update(overrides or {})
     return config
 

@@ -7,6 +7,8 @@ It differs from nameko's ``rpc`` in three ways a caller relies on:
   not nameko's ``IncorrectSignature``;
 - only the contract's errors reach the caller; anything else is logged with a
   reference and sent as ``InternalError`` carrying only that reference.
+
+``timer`` is nameko's timer with its interval taken from config.
 """
 import inspect
 import logging
@@ -16,7 +18,9 @@ import uuid
 
 from nameko.exceptions import IncorrectSignature
 from nameko.rpc import Rpc
+from nameko.timer import Timer
 
+from shared.config import float_setting
 from shared.db import finish_unit_of_work
 from shared.errors import CONTRACT_ERRORS, InternalError, ValidationError
 
@@ -68,3 +72,19 @@ class ContractRpc(Rpc):
 
 
 rpc = ContractRpc.decorator
+
+
+class ConfiguredTimer(Timer):
+    """nameko's timer with its interval read from config at start, so operators
+    (and tests) can change it: ``@timer("MEMBERSHIP_EXPIRY_CHECK_SECONDS", 86400)``."""
+
+    def __init__(self, setting, default_seconds, **kwargs):
+        self.setting = setting
+        super().__init__(interval=default_seconds, **kwargs)
+
+    def setup(self):
+        self.interval = float_setting(self.container.config, self.setting, self.interval)
+        super().setup()
+
+
+timer = ConfiguredTimer.decorator

@@ -4,15 +4,10 @@ Entrypoints only; the use cases are in ``operations.py``, the rules in ``domain.
 """
 from pathlib import Path
 
-from nameko.timer import timer
-
 from services.members import domain, operations
 from shared.db import Database
-from shared.entrypoints import rpc
+from shared.entrypoints import rpc, timer
 from shared.outbox import Outbox
-
-EXPIRY_CHECK_SECONDS = 24 * 60 * 60
-
 
 class MembersService:
     name = "members"
@@ -64,7 +59,7 @@ class MembersService:
     def expire_due(self, now=None):
         return operations.expire_due(self.db, self.outbox, now)
 
-    @timer(interval=EXPIRY_CHECK_SECONDS)
+    @timer("MEMBERSHIP_EXPIRY_CHECK_SECONDS", 24 * 60 * 60)
     def expire_due_daily(self):
         operations.expire_due(self.db, self.outbox)
 

@@ -48,3 +48,14 @@ class LedgerService:
         self.db.execute(insert(effects).values(note=event["data"]["note"]))
         if attempts[event["event_id"]] <= event["data"].get("fail_times", 0):
             raise RuntimeError(f"failing on purpose, attempt {attempts[event['event_id']]}")
+
+
+class SlowLedgerService(LedgerService):
+    """The ledger with a slow query, to show one slow query stalls only its worker."""
+
+    name = "slow_ledger_test"
+
+    @rpc
+    def slow(self, seconds):
+        self.db.execute(sa.text("SELECT pg_sleep(:seconds)"), {"seconds": seconds})
+        return seconds

@@ -1,5 +1,6 @@
 """The members service started as operators start it, with an outside subscriber."""
 import pytest
+import sqlalchemy as sa
 from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -27,6 +28,7 @@ def members_service(base_config, make_database, member_messages, tmp_path_factor
         "AMQP_URI": base_config["AMQP_URI"],
         "MEMBERS_DB_URL": make_database("members"),
         "VAR_DIR": base_config["VAR_DIR"],
+        "MEMBERSHIP_EXPIRY_CHECK_SECONDS": "1",  # the daily timer, every second here
     }, log_path).start()
     try:
         wait_for_rpc(base_config, "members")
@@ -35,6 +37,14 @@ def members_service(base_config, make_database, member_messages, tmp_path_factor
         raise AssertionError("members did not start:\n" + process.log()[-3000:])
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def members_db(members_service):
+    """Direct access to the service's database, for setting up what RPC cannot."""
+    engine = sa.create_engine(members_service.env["MEMBERS_DB_URL"])
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import eventlet
 import pytest
+import sqlalchemy as sa
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -280,6 +281,17 @@ def test_expire_due_lapses_members_past_valid_until_and_renew_revives(
     assert renewed["status"] == "active"
     # Lapsed in the past: the new year runs from now, not from the old end.
     assert parse_time(renewed["valid_until"]) > datetime.now(timezone.utc) + timedelta(days=360)
+
+
+def test_the_timer_lapses_members_past_valid_until_by_itself(
+        rpc, active_member, members_db, member_messages):
+    with members_db.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE members SET valid_until = :past WHERE id = :id"),
+            {"past": datetime.now(timezone.utc) - timedelta(minutes=1), "id": active_member["id"]})
+    [message] = member_messages.wait_for("member_lapsed", id=active_member["id"], timeout=10)
+    assert message["data"]["status"] == "lapsed"
+    assert rpc.members.get(active_member["id"])["status"] == "lapsed"
 
 
 def test_expire_due_rejects_a_bad_time(rpc):

@@ -1,0 +1,47 @@
+"""Sessions and migrations against the real PostgreSQL."""
+import time
+
+import eventlet
+import sqlalchemy as sa
+from nameko.containers import ServiceContainer
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from services.members.service import MembersService
+from shared.db import make_engine
+from shared.migrations import upgrade_to_head, version_table
+from tests.foundation import ledger_service
+
+
+def test_a_slow_query_does_not_stall_the_other_workers(base_config, ledger_db_url):
+    container = ServiceContainer(ledger_service.SlowLedgerService,
+                                 {**base_config, "SLOW_LEDGER_TEST_DB_URL": ledger_db_url})
+    container.start()
+    try:
+        with ClusterRpcProxy(base_config) as rpc:
+            slow = rpc.slow_ledger_test.slow.call_async(3)
+            eventlet.sleep(0.3)  # the slow query is now running on the server
+            started = time.monotonic()
+            rpc.slow_ledger_test.record("quick")
+            quick_took = time.monotonic() - started
+            assert slow.result() == 3
+    finally:
+        container.stop()
+    # Without psycogreen, psycopg2 would block the whole process for the 3 seconds.
+    assert quick_took < 1.5
+
+
+def test_instances_starting_at_once_migrate_one_after_the_other(fresh_db_url):
+    migrations = MembersService.db.migrations_dir
+    engines = [make_engine(fresh_db_url) for _ in range(3)]
+    results = list(eventlet.GreenPool(3).imap(
+        lambda engine: upgrade_to_head(engine, "members", migrations) or "ok", engines))
+    assert results == ["ok"] * 3
+    with engines[0].connect() as connection:
+        versions = connection.execute(
+            sa.text(f"SELECT version_num FROM {version_table('members')}")).scalars().all()
+        tables = set(sa.inspect(connection).get_table_names())
+    assert versions == ["0001"]
+    assert {"members", "member_number_sequences", "outbox_messages",
+            "processed_messages"} <= tables
+    for engine in engines:
+        engine.dispose()
