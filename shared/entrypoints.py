@@ -23,6 +23,7 @@ from nameko.timer import Timer
 from shared.config import float_setting
 from shared.db import finish_unit_of_work
 from shared.errors import CONTRACT_ERRORS, InternalError, ValidationError
+from shared.rpc import ServiceTimeout
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,9 @@ def as_contract_error(exc_info, description):
         return exc_info
     reference = uuid.uuid4().hex[:12]
     log.error("internal error %s in %s", reference, description, exc_info=exc_info)
+    shown = str(exc_info[1]) if isinstance(exc_info[1], ServiceTimeout) else "internal error"
     try:
-        raise InternalError(f"internal error, reference {reference}")
+        raise InternalError(f"{shown}, reference {reference}")
     except InternalError:
         return sys.exc_info()
 

@@ -53,6 +53,23 @@ class Text(fields.String):
         return value
 
 
+class RuleChecked(Text):
+    """Text passed through a domain rule that raises the contract's ValidationError
+    (e.g. ``normalize_phone``); its reasons are reported under this field's name."""
+
+    def __init__(self, rule, **kwargs):
+        self.rule = rule
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return self.rule(value)
+        except ValidationError as exc:
+            raise ma.ValidationError([reason for reasons in exc.errors.values()
+                                      for reason in reasons]) from None
+
+
 class Email(Text):
     def __init__(self, **kwargs):
         super().__init__(min_length=3, max_length=254, **kwargs)

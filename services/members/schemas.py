@@ -3,36 +3,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from services.members import domain
-from shared.errors import ValidationError as ContractValidationError
-from shared.schemas import Email, Limit, StrictSchema, Text
-
-
-class Phone(Text):
-    def __init__(self, **kwargs):
-        super().__init__(min_length=1, max_length=40, **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            return domain.normalize_phone(value)
-        except ContractValidationError as exc:
-            raise ma.ValidationError(exc.errors["phone"]) from None
-
-
-class Nib(Text):
-    def __init__(self, **kwargs):
-        super().__init__(min_length=1, max_length=13, allow_none=True, **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            return domain.validate_nib(value)
-        except ContractValidationError as exc:
-            raise ma.ValidationError(exc.errors["nib"]) from None
-
-
-def one_of(choices):
-    return fields.String(validate=validate.OneOf(list(choices)))
+from shared.schemas import Email, Limit, RuleChecked, StrictSchema, Text
 
 
 class ProfileFields(StrictSchema):
@@ -40,11 +11,12 @@ class ProfileFields(StrictSchema):
 
     full_name = Text(min_length=2, max_length=120, required=True)
     email = Email(required=True)
-    phone = Phone(required=True)
+    phone = RuleChecked(domain.normalize_phone, min_length=1, max_length=40, required=True)
     city = Text(min_length=2, max_length=80, required=True)
     province = Text(min_length=2, max_length=80, load_default=domain.DEFAULT_PROVINCE)
     business_name = Text(min_length=1, max_length=160, allow_none=True, load_default=None)
-    nib = Nib(load_default=None)
+    nib = RuleChecked(domain.validate_nib, min_length=1, max_length=13, allow_none=True,
+                      load_default=None)
     locale = fields.String(validate=validate.OneOf(domain.LOCALES), load_default="id")
 
 

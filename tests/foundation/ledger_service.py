@@ -10,6 +10,7 @@ from shared.entrypoints import rpc
 from shared.errors import Conflict
 from shared.handlers import event_handler
 from shared.outbox import Outbox
+from shared.rpc import TimedRpcProxy
 
 metadata = sa.MetaData()
 effects = sa.Table(
@@ -59,3 +60,37 @@ class SlowLedgerService(LedgerService):
     def slow(self, seconds):
         self.db.execute(sa.text("SELECT pg_sleep(:seconds)"), {"seconds": seconds})
         return seconds
+
+
+class SleepyService:
+    """A callee that hangs."""
+
+    name = "sleepy_test"
+
+    @rpc
+    def nap(self, seconds):
+        import eventlet
+
+        eventlet.sleep(seconds)
+        return "rested"
+
+    @rpc
+    def missing(self):
+        from shared.errors import NotFound
+
+        raise NotFound("nothing here")
+
+
+class CallerService:
+    """A service calling another with the shared, timed proxy."""
+
+    name = "caller_test"
+    sleepy = TimedRpcProxy("sleepy_test")
+
+    @rpc
+    def ask(self, seconds):
+        return self.sleepy.nap(seconds)
+
+    @rpc
+    def ask_missing(self):
+        return self.sleepy.missing()
