@@ -4,7 +4,7 @@ It differs from nameko's ``rpc`` in three ways a caller relies on:
 - the worker's transaction is committed (or rolled back) *before* the reply is
   sent, so "done" means committed;
 - a call with the wrong arguments is a ``ValidationError`` naming the argument,
-  not nameko's ``IncorrectSignature``;
+  not nameko's ``IncorrectSignature``; an unknown method is ``NotFound``;
 - only the contract's errors reach the caller; anything else is logged with a
   reference and sent as ``InternalError`` carrying only that reference.
 
@@ -16,13 +16,13 @@ import re
 import sys
 import uuid
 
-from nameko.exceptions import IncorrectSignature
-from nameko.rpc import Rpc
+from nameko.exceptions import IncorrectSignature, MethodNotFound
+from nameko.rpc import Rpc, RpcConsumer
 from nameko.timer import Timer
 
 from shared.config import float_setting
 from shared.db import finish_unit_of_work
-from shared.errors import CONTRACT_ERRORS, InternalError, ValidationError
+from shared.errors import CONTRACT_ERRORS, InternalError, NotFound, ValidationError
 from shared.rpc import ServiceTimeout
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,17 @@ def signature_error(method, args, kwargs):
     return ValidationError.field("_arguments", "Wrong arguments.")
 
 
+class ContractRpcConsumer(RpcConsumer):
+    def get_provider_for_method(self, routing_key):
+        try:
+            return super().get_provider_for_method(routing_key)
+        except MethodNotFound:
+            raise NotFound(f"no method {routing_key}") from None
+
+
 class ContractRpc(Rpc):
+    rpc_consumer = ContractRpcConsumer()
+
     def __init__(self, expected_exceptions=CONTRACT_ERRORS, **kwargs):
         # "Expected": a contract error is an answer, not a fault of the service.
         super().__init__(expected_exceptions=expected_exceptions, **kwargs)

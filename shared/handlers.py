@@ -25,6 +25,7 @@ The service must have one ``shared.db.Database`` dependency (any attribute name)
 import functools
 import logging
 
+import eventlet
 from kombu import Connection
 from nameko.amqp.publish import Publisher
 from nameko.events import SERVICE_POOL, EventHandler
@@ -46,6 +47,15 @@ ORIGINAL_EXCHANGE_HEADER = "x-ekraf-original-exchange"
 ORIGINAL_ROUTING_KEY_HEADER = "x-ekraf-original-routing-key"
 FAILED_AT_HEADER = "x-ekraf-failed-at"
 DEFAULT_RETRY_DELAYS_MS = "1000,5000,30000,120000"
+HANDOVER_FAILURE_PAUSE_SECONDS = 2.0
+
+
+def attempts_so_far(headers):
+    """How often the message has failed before, or None if the header is not ours."""
+    value = headers.get(ATTEMPTS_HEADER, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
 
 
 def dead_letter_queue_name(service_name):
@@ -98,7 +108,10 @@ class ReliableEventHandler(EventHandler):
             try:
                 self.retry_or_park(message, exc_info[1])
             except Exception:
+                # The broker refused the hand-over: keep the message in its queue,
+                # after a pause so that this cannot spin while the broker is unwell.
                 log.exception("could not hand a failed message to retry; requeueing it")
+                eventlet.sleep(HANDOVER_FAILURE_PAUSE_SECONDS)
                 self.queue_consumer.requeue_message(message)
                 return result, exc_info
         self.queue_consumer.ack_message(message)
@@ -107,7 +120,9 @@ class ReliableEventHandler(EventHandler):
     def retry_or_park(self, message, exc):
         headers = {key: value for key, value in (message.headers or {}).items()
                    if key != "x-death"}
-        attempts = int(headers.get(ATTEMPTS_HEADER, 0)) + 1
+        previous = attempts_so_far(headers)
+        # A header we did not write (garbage, negative): park rather than guess.
+        attempts = len(self.retry_delays_ms) + 1 if previous is None else previous + 1
         headers[ATTEMPTS_HEADER] = attempts
         headers.setdefault(ORIGINAL_QUEUE_HEADER, self.queue.name)
         headers.setdefault(ORIGINAL_EXCHANGE_HEADER, message.delivery_info.get("exchange", ""))
@@ -130,6 +145,7 @@ class ReliableEventHandler(EventHandler):
             headers=headers,
             content_type=message.content_type or "application/json",
             content_encoding=message.content_encoding or "utf-8",
+            mandatory=True,  # a missing retry or dead-letter queue is an error, not a drop
             retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
         )
 

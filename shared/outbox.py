@@ -8,7 +8,7 @@ service process) publishes pending rows to the service's events exchange,
 ``EventDispatcher`` produces, so any ``@event_handler`` receives them unchanged.
 
 The relay publishes in id order, in batches on one confirm-mode channel, and
-marks a row sent only once the broker has confirmed it. It is woken right after
+marks a row sent only once the broker has confirmed it and every row before it. It is woken right after
 a commit that added messages, polls every few seconds besides (to catch rows
 committed by another process, or left while the broker was away), and backs off
 while the broker or the database is unreachable. On PostgreSQL an advisory lock
@@ -58,6 +58,21 @@ def add_message(session, producer, event_type, data):
 
 class PublishFailed(Exception):
     pass
+
+
+def confirmed_in_order(tags_in_order, acked_tags):
+    """The leading run of acked delivery tags: what may be marked sent.
+
+    A row after a nacked or unconfirmed one stays pending even if it was acked, so
+    that it is published again after the failed one: a duplicate (which consumers
+    absorb), never a reordering.
+    """
+    prefix = []
+    for tag in tags_in_order:
+        if tag not in acked_tags:
+            break
+        prefix.append(tag)
+    return prefix
 
 
 class OutboxRelay:
@@ -214,7 +229,7 @@ class OutboxRelay:
             failure = PublishFailed(f"{len(nacked_tags)} message(s) nacked") if nacked_tags else None
         except Exception as exc:
             failure = exc
-        confirmed = [tag_to_id[tag] for tag in sorted(acked_tags) if tag in tag_to_id]
+        confirmed = [tag_to_id[tag] for tag in confirmed_in_order(tag_to_id, acked_tags)]
         return confirmed, failure
 
     def _ensure_channel(self):

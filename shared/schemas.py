@@ -18,7 +18,9 @@ MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 # Control characters other than tab and newlines have no place in user text,
 # and PostgreSQL refuses NUL outright.
+# Unpaired surrogates cannot be stored (or even encoded as UTF-8).
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
 class StrictSchema(ma.Schema):
@@ -43,6 +45,8 @@ class Text(fields.String):
         value = value.strip()
         if _CONTROL_CHARS.search(value):
             raise ma.ValidationError("Contains control characters.")
+        if _SURROGATES.search(value):
+            raise ma.ValidationError("Contains unpaired surrogates (not valid Unicode text).")
         if self.min_length is not None and len(value) < self.min_length:
             raise ma.ValidationError(
                 "Must not be empty." if self.min_length == 1
@@ -75,9 +79,11 @@ class Email(Text):
         super().__init__(min_length=3, max_length=254, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs)
+        value = super()._deserialize(value, attr, data, **kwargs).lower()
+        if len(value) > self.max_length:  # lower-casing can lengthen some letters (İ)
+            raise ma.ValidationError(f"Longer than maximum length {self.max_length}.")
         validate.Email()(value)
-        return value.lower()
+        return value
 
 
 class UUIDString(fields.String):

@@ -39,10 +39,9 @@ def parse_iso_datetime(value, field):
     if not isinstance(value, str) or len(value) > 40:
         raise ValidationError.field(field, "Not a valid ISO 8601 datetime.")
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except (ValueError, OverflowError):  # overflow: e.g. year 1 at +14:00 is before year 1 UTC
         raise ValidationError.field(field, "Not a valid ISO 8601 datetime.") from None
-    return as_utc(parsed)
 
 
 def add_months(moment, months):

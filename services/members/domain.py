@@ -48,7 +48,7 @@ TRANSITIONS = {
 
 _PHONE_SEPARATORS = re.compile(r"[\s\-.()]")
 _NIB = re.compile(r"^\d{13}$")
-MEMBER_NUMBER_PATTERN = re.compile(r"^EKRAF-\d{4}-\d{6}$")
+MEMBER_NUMBER_PATTERN = re.compile(r"EKRAF-[0-9]{4}-[0-9]{6}")  # use with fullmatch
 
 
 def list_subsectors():

@@ -40,24 +40,24 @@ def _email_taken(session, email, except_id=None):
     return session.scalars(query).first() is not None
 
 
-def _flush_unique(session, email):
+def _flush_unique(session):
     """Flush, turning a lost race on the unique email into a Conflict."""
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise Conflict(f"a member with email {email} is already registered") from None
+        raise Conflict("a member with this email is already registered") from None
 
 
 def register(session, outbox, data):
     fields = load(register_schema, data)
     if _email_taken(session, fields["email"]):
-        raise Conflict(f"a member with email {fields['email']} is already registered")
+        raise Conflict("a member with this email is already registered")
     now = utcnow_precise()
     member = Member(id=str(uuid.uuid4()), status="pending", created_at=now, updated_at=now,
                     **fields)
     session.add(member)
-    _flush_unique(session, member.email)
+    _flush_unique(session)
     _publish(outbox, "member_registered", member)
     return member.to_record()
 
@@ -67,7 +67,7 @@ def get(session, member_id):
 
 
 def get_by_number(session, member_number):
-    if not isinstance(member_number, str) or not domain.MEMBER_NUMBER_PATTERN.match(member_number):
+    if not isinstance(member_number, str) or not domain.MEMBER_NUMBER_PATTERN.fullmatch(member_number):
         raise ValidationError.field("member_number", "Not a member number (EKRAF-YYYY-NNNNNN).")
     member = session.scalars(select(Member).where(Member.member_number == member_number)).first()
     if member is None:
@@ -90,8 +90,9 @@ def list_members(session, filters):
                                 func.lower(Member.business_name).like(pattern, escape="\\")))
     if after is not None:
         created_at = parse_iso_datetime(after[0], "cursor")
+        last_id = parse_uuid(after[1], "cursor")
         query = query.where(or_(Member.created_at > created_at,
-                                (Member.created_at == created_at) & (Member.id > str(after[1]))))
+                                (Member.created_at == created_at) & (Member.id > last_id)))
     limit = filters["limit"]
     rows = session.scalars(query.order_by(Member.created_at, Member.id).limit(limit + 1)).all()
     page = rows[:limit]
@@ -110,14 +111,14 @@ def update_profile(session, outbox, member_id, changes):
     fields = load(update_profile_schema, changes, field_name="changes", partial=True)
     member = _load_member(session, member_id, for_update=True)
     if "email" in fields and _email_taken(session, fields["email"], except_id=member.id):
-        raise Conflict(f"a member with email {fields['email']} is already registered")
+        raise Conflict("a member with this email is already registered")
     changed = {name: value for name, value in fields.items() if getattr(member, name) != value}
     if not changed:
         return member.to_record()
     for name, value in changed.items():
         setattr(member, name, value)
     member.updated_at = utcnow_precise()
-    _flush_unique(session, member.email)
+    _flush_unique(session)
     _publish(outbox, "member_updated", member, changed_fields=sorted(changed))
     return member.to_record()
 
@@ -146,7 +147,7 @@ def activate(session, outbox, member_id):
     now = utcnow()
     member.member_number = _next_member_number(session, now.year)
     member.active_since, member.valid_until = domain.activation_period(now)
-    member.updated_at = now
+    member.updated_at = utcnow_precise()
     _publish(outbox, "member_activated", member)
     return member.to_record()
 
@@ -174,7 +175,7 @@ def renew(session, outbox, member_id):
     member.status = domain.next_status("renew", member.status)
     now = utcnow()
     member.valid_until = domain.renewed_until(now, member.valid_until)
-    member.updated_at = now
+    member.updated_at = utcnow_precise()
     _publish(outbox, "member_renewed", member)
     return member.to_record()
 

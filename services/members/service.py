@@ -59,7 +59,7 @@ class MembersService:
     def expire_due(self, now=None):
         return operations.expire_due(self.db, self.outbox, now)
 
-    @timer("MEMBERSHIP_EXPIRY_CHECK_SECONDS", 24 * 60 * 60)
+    @timer("MEMBERSHIP_EXPIRY_CHECK_SECONDS", 24 * 60 * 60, eager=True)  # also on start
     def expire_due_daily(self):
         operations.expire_due(self.db, self.outbox)
 

@@ -25,8 +25,9 @@ def ledger_engine(ledger_db_url):
 @pytest.fixture
 def ledger(base_config, ledger_db_url):
     """The ledger test service, running in this process against the real broker."""
-    container = ServiceContainer(
-        ledger_service.LedgerService, {**base_config, "LEDGER_TEST_DB_URL": ledger_db_url})
+    # A long poll: any prompt delivery can only come from the wake-up after commit.
+    container = ServiceContainer(ledger_service.LedgerService, {
+        **base_config, "LEDGER_TEST_DB_URL": ledger_db_url, "OUTBOX_POLL_SECONDS": 30})
     container.start()
     yield container
     container.stop()

@@ -3,7 +3,9 @@ import json
 import uuid
 
 import eventlet
+import pytest
 import sqlalchemy as sa
+from amqp.exceptions import ChannelError
 from nameko.standalone.events import event_dispatcher
 
 from shared.envelope import make_envelope
@@ -75,15 +77,30 @@ def test_a_malformed_message_is_parked_at_once_and_others_keep_flowing(
     wait_until(lambda: count_effects(ledger_engine, "fine") == 1)
 
 
+def test_an_attempt_header_we_did_not_write_parks_the_message(ledger, base_config):
+    from kombu import Connection, Exchange, Producer
+
+    envelope = make_envelope("test_source", "thing_happened", {"note": "odd", "fail_times": 99})
+    with Connection(base_config["AMQP_URI"]) as connection:
+        Producer(connection.default_channel).publish(
+            envelope, exchange=Exchange("test_source.events", type="topic", durable=True),
+            routing_key="thing_happened", headers={ATTEMPTS_HEADER: "lots"}, serializer="json")
+    [(body, headers)] = wait_until(
+        lambda: drain_queue(base_config["AMQP_URI"], DEAD_LETTERS), timeout=10)
+    assert json.loads(body)["event_id"] == envelope["event_id"]
+    assert ledger_service.attempts[envelope["event_id"]] == 1
+
+
 def test_queues_are_declared_durable_before_anything_is_published(ledger, base_config):
     from kombu import Connection
 
-    with Connection(base_config["AMQP_URI"]) as connection:
-        channel = connection.default_channel
-        for queue in (HANDLER_QUEUE, f"{HANDLER_QUEUE}.retry.200", f"{HANDLER_QUEUE}.retry.400",
-                      DEAD_LETTERS):
-            # passive: fails if the queue does not exist; durable=True must match.
-            channel.queue_declare(queue=queue, passive=True)
+    for queue in (HANDLER_QUEUE, f"{HANDLER_QUEUE}.retry.200", f"{HANDLER_QUEUE}.retry.400",
+                  DEAD_LETTERS):
+        with Connection(base_config["AMQP_URI"]) as connection:
+            # Re-declaring as non-durable is refused only if the queue exists, durable.
+            with pytest.raises(ChannelError, match="PRECONDITION_FAILED"):
+                connection.default_channel.queue_declare(
+                    queue=queue, durable=False, auto_delete=False)
     # A message published now, with the service stopped, waits in the durable queue.
     ledger.stop()
     envelope = make_envelope("test_source", "thing_happened", {"note": str(uuid.uuid4())})

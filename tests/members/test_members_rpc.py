@@ -153,6 +153,21 @@ def test_malformed_ids_are_validation_errors(rpc, bad_id):
         assert "member_id" in validation_fields(getattr(rpc.members, method), bad_id)
 
 
+@pytest.mark.parametrize("field", ["full_name", "city", "business_name", "email"])
+def test_unpaired_surrogates_are_validation_errors(rpc, field):
+    value = "Ab\ud800cd@example.com" if field == "email" else "Ab\ud800cd"
+    assert field in validation_fields(rpc.members.register, new_member_data(**{field: value}))
+
+
+def test_malformed_ids_in_suspend_and_update_profile(rpc):
+    assert "member_id" in validation_fields(rpc.members.suspend, "nope", "reason")
+    assert "member_id" in validation_fields(rpc.members.update_profile, 42, {"city": "Bontang"})
+
+
+def test_unknown_methods_are_not_found(rpc):
+    assert remote_error(rpc.members.delete_everything).exc_type == "NotFound"
+
+
 def test_unknown_ids_are_not_found(rpc):
     missing = str(uuid.uuid4())
     for method in ("get", "activate", "reinstate", "renew"):
@@ -295,8 +310,9 @@ def test_the_timer_lapses_members_past_valid_until_by_itself(
 
 
 def test_expire_due_rejects_a_bad_time(rpc):
-    assert "now" in validation_fields(rpc.members.expire_due, "yesterday")
-    assert "now" in validation_fields(rpc.members.expire_due, 12)
+    for bad in ("yesterday", 12, "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-10:00",
+                "2026-11-28T03:00:00\ud800"):
+        assert "now" in validation_fields(rpc.members.expire_due, bad)
 
 
 def test_expire_due_without_now_leaves_current_members_alone(rpc, active_member):
@@ -376,11 +392,22 @@ def test_list_rejects_bad_filters(rpc, filters, field):
     assert field in validation_fields(rpc.members.list, filters)
 
 
-def test_list_without_filters_defaults_to_fifty(rpc):
-    for _ in range(3):
+def test_list_pages_default_to_fifty_and_allow_two_hundred(rpc):
+    missing = 201 - rpc.members.stats()["total"]
+    for _ in range(max(0, missing)):
         rpc.members.register(new_member_data())
     page = rpc.members.list()
-    assert 3 <= len(page["items"]) <= 50
+    assert len(page["items"]) == 50 and page["next_cursor"]
+    assert len(rpc.members.list({"limit": 200})["items"]) == 200
+
+
+def test_list_rejects_cursors_with_forged_contents(rpc):
+    from shared.schemas import encode_cursor
+
+    for forged in (["0001-01-01T00:00:00+14:00", str(uuid.uuid4())],
+                   ["2026-11-28T03:00:00+00:00", "x\x00y"],
+                   ["2026-11-28T03:00:00+00:00", 5]):
+        assert "cursor" in validation_fields(rpc.members.list, {"cursor": encode_cursor(forged)})
 
 
 def test_stats_counts_by_status_subsector_and_city(rpc):

@@ -54,7 +54,9 @@ def test_every_other_transition_is_a_conflict():
 def test_member_number_format():
     assert domain.format_member_number(2026, 1) == "EKRAF-2026-000001"
     assert domain.format_member_number(2026, 999_999) == "EKRAF-2026-999999"
-    assert domain.MEMBER_NUMBER_PATTERN.match(domain.format_member_number(2027, 42))
+    assert domain.MEMBER_NUMBER_PATTERN.fullmatch(domain.format_member_number(2027, 42))
+    assert not domain.MEMBER_NUMBER_PATTERN.fullmatch("EKRAF-2026-000001\n")
+    assert not domain.MEMBER_NUMBER_PATTERN.fullmatch("EKRAF-２０２６-000001")
     with pytest.raises(Conflict):
         domain.format_member_number(2026, 1_000_000)
 

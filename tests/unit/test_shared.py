@@ -10,7 +10,11 @@ from shared import config as cfg
 from shared.entrypoints import signature_error
 from shared.envelope import MalformedMessage, make_envelope, parse_envelope
 from shared.errors import Conflict, NotFound, ValidationError
-from shared.schemas import StrictSchema, Text, decode_cursor, encode_cursor, load, parse_uuid
+from shared.handlers import ATTEMPTS_HEADER, attempts_so_far
+from shared.outbox import confirmed_in_order
+from shared.schemas import (
+    Email, StrictSchema, Text, decode_cursor, encode_cursor, load, parse_uuid,
+)
 from shared.timeutil import add_months, iso, parse_iso_datetime
 
 
@@ -51,6 +55,39 @@ def test_load_rejects_unknown_fields_and_names_every_problem():
     assert set(caught.value.errors) == {"name", "count", "admin"}
     assert caught.value.errors["admin"] == ["Unknown field."]
     assert json.loads(str(caught.value)) == caught.value.errors
+
+
+def test_text_refuses_unpaired_surrogates_and_email_is_measured_after_lowercasing():
+    with pytest.raises(ValidationError, match="surrogate"):
+        load(Sample(), {"name": "Ab\ud800cd"})
+
+    class WithEmail(StrictSchema):
+        email = Email()
+
+    long_when_lowered = "\u0130" * 130 + "@example.com"  # İ lower-cases to two characters
+    with pytest.raises(ValidationError) as caught:
+        load(WithEmail(), {"email": long_when_lowered})
+    assert "email" in caught.value.errors
+    assert load(WithEmail(), {"email": "Siti@Example.ID"}) == {"email": "siti@example.id"}
+
+
+def test_times_out_of_range_are_validation_errors():
+    for value in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-10:00"):
+        with pytest.raises(ValidationError, match="now"):
+            parse_iso_datetime(value, "now")
+
+
+def test_only_the_leading_run_of_confirms_counts_as_sent():
+    assert confirmed_in_order([1, 2, 3, 4], {1, 2, 3, 4}) == [1, 2, 3, 4]
+    assert confirmed_in_order([1, 2, 3, 4], {1, 2, 4}) == [1, 2]  # 3 nacked: 4 waits
+    assert confirmed_in_order([5, 6], {6}) == []
+
+
+def test_attempt_headers_we_did_not_write_are_recognised():
+    assert attempts_so_far({}) == 0
+    assert attempts_so_far({ATTEMPTS_HEADER: 2}) == 2
+    for garbage in ("2", -1, None, True, 2.5):
+        assert attempts_so_far({ATTEMPTS_HEADER: garbage}) is None
 
 
 def test_load_trims_text_and_refuses_control_characters_and_non_dicts():
