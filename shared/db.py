@@ -155,3 +155,22 @@ def find_database(container):
             f"{container.service_name} needs exactly one Database dependency, has {len(providers)}"
         )
     return providers[0]
+
+
+def upsert_if_newer(session, table, key_columns, values, version_column):
+    """Insert a row, or overwrite it only if ``values`` are at least as new.
+
+    For views kept from another service's messages, which may arrive late, twice
+    or out of order: the newest version (e.g. the record's ``updated_at``) wins.
+    """
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    insert = pg_insert if is_postgres(session.get_bind()) else sqlite_insert
+    statement = insert(table).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=key_columns,
+        set_={name: statement.excluded[name] for name in values if name not in key_columns},
+        where=table.c[version_column] <= statement.excluded[version_column],
+    )
+    session.execute(statement)

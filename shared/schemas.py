@@ -93,12 +93,32 @@ class UUIDString(fields.String):
         return parse_uuid(value, attr, exc=ma.ValidationError)
 
 
-class Limit(fields.Integer):
+class StrictInt(fields.Integer):
+    """An integer given as a JSON number: not "3", not 3.0, not true."""
+
+    def __init__(self, low=None, high=None, **kwargs):
+        if low is not None or high is not None:
+            kwargs.setdefault("validate", validate.Range(min=low, max=high))
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise ma.ValidationError("Not a valid integer.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictBool(fields.Boolean):
+    """true or false, nothing else (not 1, not "yes")."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ma.ValidationError("Not a valid boolean.")
+        return value
+
+
+class Limit(StrictInt):
     def __init__(self, **kwargs):
-        super().__init__(
-            strict=True, load_default=DEFAULT_LIMIT,
-            validate=validate.Range(min=1, max=MAX_LIMIT), **kwargs,
-        )
+        super().__init__(low=1, high=MAX_LIMIT, load_default=DEFAULT_LIMIT, **kwargs)
 
 
 def parse_uuid(value, field, exc=None):

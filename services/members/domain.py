@@ -9,33 +9,13 @@ A member moves through these states (any other move is a ``Conflict``):
 import re
 
 from shared.errors import Conflict, ValidationError
+from shared.subsectors import SUBSECTORS  # noqa: F401  (re-exported: the members vocabulary)
 from shared.timeutil import add_months
 
 MEMBERSHIP_MONTHS = 12
 DEFAULT_PROVINCE = "Kalimantan Timur"
 LOCALES = ("id", "en")
 STATUSES = ("pending", "active", "suspended", "lapsed")
-
-# The 17 creative-economy subsectors: code -> (Bahasa Indonesia, English).
-SUBSECTORS = {
-    "aplikasi": ("Aplikasi", "Applications"),
-    "pengembang_permainan": ("Pengembang Permainan", "Game Development"),
-    "arsitektur": ("Arsitektur", "Architecture"),
-    "desain_interior": ("Desain Interior", "Interior Design"),
-    "desain_komunikasi_visual": ("Desain Komunikasi Visual", "Visual Communication Design"),
-    "desain_produk": ("Desain Produk", "Product Design"),
-    "fesyen": ("Fesyen", "Fashion"),
-    "film_animasi_video": ("Film, Animasi, dan Video", "Film, Animation and Video"),
-    "fotografi": ("Fotografi", "Photography"),
-    "kriya": ("Kriya", "Crafts"),
-    "kuliner": ("Kuliner", "Culinary"),
-    "musik": ("Musik", "Music"),
-    "penerbitan": ("Penerbitan", "Publishing"),
-    "periklanan": ("Periklanan", "Advertising"),
-    "seni_pertunjukan": ("Seni Pertunjukan", "Performing Arts"),
-    "seni_rupa": ("Seni Rupa", "Fine Arts"),
-    "televisi_radio": ("Televisi dan Radio", "Television and Radio"),
-}
 
 # Which action may start from which status, and where it leads.
 TRANSITIONS = {
@@ -49,11 +29,6 @@ TRANSITIONS = {
 _PHONE_SEPARATORS = re.compile(r"[\s\-.()]")
 _NIB = re.compile(r"^\d{13}$")
 MEMBER_NUMBER_PATTERN = re.compile(r"EKRAF-[0-9]{4}-[0-9]{6}")  # use with fullmatch
-
-
-def list_subsectors():
-    return [{"code": code, "name_id": name_id, "name_en": name_en}
-            for code, (name_id, name_en) in SUBSECTORS.items()]
 
 
 def next_status(action, status):

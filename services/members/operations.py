@@ -14,7 +14,8 @@ from services.members.schemas import (
     list_filters_schema, reason_schema, register_schema, update_profile_schema,
 )
 from shared.errors import Conflict, NotFound, ValidationError
-from shared.schemas import decode_cursor, encode_cursor, load, parse_uuid
+from shared.pagination import paginate
+from shared.schemas import load, parse_uuid
 from shared.timeutil import parse_iso_datetime, utcnow, utcnow_precise
 
 
@@ -77,7 +78,6 @@ def get_by_number(session, member_number):
 
 def list_members(session, filters):
     filters = load(list_filters_schema, filters, field_name="filters")
-    after = decode_cursor(filters["cursor"], 2)
     query = select(Member)
     for name in ("subsector", "status"):
         if name in filters:
@@ -88,19 +88,8 @@ def list_members(session, filters):
         pattern = "%" + _escape_like(filters["q"].lower()) + "%"
         query = query.where(or_(func.lower(Member.full_name).like(pattern, escape="\\"),
                                 func.lower(Member.business_name).like(pattern, escape="\\")))
-    if after is not None:
-        created_at = parse_iso_datetime(after[0], "cursor")
-        last_id = parse_uuid(after[1], "cursor")
-        query = query.where(or_(Member.created_at > created_at,
-                                (Member.created_at == created_at) & (Member.id > last_id)))
-    limit = filters["limit"]
-    rows = session.scalars(query.order_by(Member.created_at, Member.id).limit(limit + 1)).all()
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit:
-        last = page[-1].to_record()
-        next_cursor = encode_cursor([last["created_at"], last["id"]])
-    return {"items": [member.to_record() for member in page], "next_cursor": next_cursor}
+    return paginate(session, query, [(Member.created_at, "datetime"), (Member.id, "uuid")],
+                    filters["limit"], filters["cursor"])
 
 
 def _escape_like(text):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from services.members import domain, operations
 from shared.db import Database
+from shared.subsectors import list_subsectors
 from shared.entrypoints import rpc, timer
 from shared.outbox import Outbox
 
@@ -17,7 +18,7 @@ class MembersService:
 
     @rpc
     def list_subsectors(self):
-        return domain.list_subsectors()
+        return list_subsectors()
 
     @rpc
     def register(self, data):

@@ -92,6 +92,8 @@ def test_nib_is_thirteen_digits():
 
 
 def test_the_seventeen_subsectors():
-    subsectors = domain.list_subsectors()
+    from shared.subsectors import list_subsectors
+
+    subsectors = list_subsectors()
     assert len(subsectors) == 17
     assert all(s["name_id"] and s["name_en"] for s in subsectors)

@@ -1,0 +1,132 @@
+"""Certification rules (uji kompetensi and sertifikasi, after the BNSP/LSP process),
+in plain Python: no database, no broker.
+
+    scheme (skema) -> application (APL-01, with an APL-02 self-assessment)
+      -> assessment at a venue (TUK) by an assessor (asesor)
+      -> decision: competent (Kompeten) or not_yet_competent (Belum Kompeten)
+      -> certificate, valid for the scheme's validity_months
+
+Certificate states: active <-> suspended; active/suspended -> revoked (final);
+active -> expired (past valid_until).
+"""
+import secrets
+from datetime import timedelta
+
+from shared.errors import Conflict, Forbidden, ValidationError
+from shared.timeutil import add_months
+
+# Applying again for a scheme is allowed only when the member's valid certificate
+# for it expires within this window (time to re-certify before it lapses).
+RECERTIFICATION_WINDOW = timedelta(days=180)
+REMINDER_DAYS = (90, 30)
+DEFAULT_VALIDITY_MONTHS = 36
+
+CERTIFICATE_TRANSITIONS = {
+    "suspend": ({"active"}, "suspended"),
+    "reinstate": ({"suspended"}, "active"),
+    "revoke": ({"active", "suspended"}, "revoked"),
+    "expire": ({"active"}, "expired"),
+}
+
+# Crockford's base32: no I, L, O, U, so numbers read aloud or typed are unambiguous.
+_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_NUMBER_GROUPS, _GROUP_LENGTH = 3, 4
+
+
+def new_certificate_number(year):
+    """``CRT-2026-7KQ2-M9XD-4FJA``: 60 random bits, so one number tells nothing of another."""
+    groups = ["".join(secrets.choice(_NUMBER_ALPHABET) for _ in range(_GROUP_LENGTH))
+              for _ in range(_NUMBER_GROUPS)]
+    return f"CRT-{year:04d}-" + "-".join(groups)
+
+
+def is_certificate_number(text):
+    if not isinstance(text, str) or len(text) != 23 or not text.startswith("CRT-"):
+        return False
+    year, *groups = text[4:].split("-")
+    return (year.isascii() and year.isdigit() and len(groups) == _NUMBER_GROUPS
+            and all(len(g) == _GROUP_LENGTH and set(g) <= set(_NUMBER_ALPHABET) for g in groups))
+
+
+def next_certificate_status(action, status):
+    allowed_from, target = CERTIFICATE_TRANSITIONS[action]
+    if status not in allowed_from:
+        raise Conflict(f"cannot {action} a certificate that is {status}")
+    return target
+
+
+def validity_end(issued_at, validity_months):
+    return add_months(issued_at, validity_months)
+
+
+def is_valid(status, valid_until, now):
+    return status == "active" and valid_until > now
+
+
+def decide(scheme_unit_codes, unit_results):
+    """The outcome of an assessment: every unit of the scheme, each exactly once.
+
+    ``unit_results`` is a list of ``{"unit_code", "competent"}``. Returns
+    ``"competent"`` when every unit is, else ``"not_yet_competent"``.
+    """
+    codes = [unit["unit_code"] for unit in unit_results]
+    repeated = sorted({code for code in codes if codes.count(code) > 1})
+    unknown = sorted(set(codes) - set(scheme_unit_codes))
+    missing = sorted(set(scheme_unit_codes) - set(codes))
+    problems = []
+    if repeated:
+        problems.append(f"Repeated units: {', '.join(repeated)}.")
+    if unknown:
+        problems.append(f"Units not in the scheme: {', '.join(unknown)}.")
+    if missing:
+        problems.append(f"Missing units: {', '.join(missing)}.")
+    if problems:
+        raise ValidationError({"units": problems})
+    return "competent" if all(unit["competent"] for unit in unit_results) else "not_yet_competent"
+
+
+def check_self_assessment(scheme_unit_codes, claims):
+    """APL-02: optional, but each claim must name a unit of the scheme, once."""
+    codes = [claim["unit_code"] for claim in claims]
+    problems = []
+    if len(set(codes)) != len(codes):
+        problems.append("Each unit may be claimed once.")
+    unknown = sorted(set(codes) - set(scheme_unit_codes))
+    if unknown:
+        problems.append(f"Units not in the scheme: {', '.join(unknown)}.")
+    if problems:
+        raise ValidationError({"self_assessment": problems})
+
+
+def check_assessor_is_impartial(assessor_member_id, applicant_member_id, assigned):
+    if not assigned:
+        raise Forbidden("this assessor is not assigned to the application's session")
+    if assessor_member_id is not None and assessor_member_id == applicant_member_id:
+        raise Forbidden("an assessor may not assess their own application")
+
+
+def blocks_new_application(certificate_status, valid_until, now):
+    """A valid certificate blocks a new application unless it expires within 180 days."""
+    return is_valid(certificate_status, valid_until, now) and \
+        valid_until - now > RECERTIFICATION_WINDOW
+
+
+def days_left(valid_until, now):
+    """Whole days until ``valid_until`` (rounded up: 89.5 days left is 90)."""
+    seconds = (valid_until - now).total_seconds()
+    return max(0, int(-(-seconds // 86400)))
+
+
+def reminder_due(valid_until, now, already_sent):
+    """Which reminder (90 or 30 days) is due now, if any.
+
+    Each is sent once. When a check first runs inside the 30-day window, only the
+    30-day reminder goes out: the 90-day one would be stale.
+    """
+    left = valid_until - now
+    if left <= timedelta(0):
+        return None
+    for threshold in sorted(REMINDER_DAYS):
+        if left <= timedelta(days=threshold):
+            return None if threshold in already_sent else threshold
+    return None

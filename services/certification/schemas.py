@@ -1,0 +1,123 @@
+"""What the certification RPC methods accept. Every input passes through one of these."""
+import re
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from services.certification import domain
+from shared.schemas import (
+    Email, Limit, StrictBool, StrictInt, StrictSchema, Text, UUIDString,
+)
+from shared.subsectors import SUBSECTORS
+
+SCHEME_CODE = re.compile(r"[A-Z0-9][A-Z0-9-]{1,39}")
+
+
+class SchemeCode(Text):
+    def __init__(self, **kwargs):
+        super().__init__(min_length=2, max_length=40, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if not SCHEME_CODE.fullmatch(value):
+            raise ma.ValidationError("Upper-case letters, digits and '-', e.g. DKV-JUNIOR.")
+        return value
+
+
+class UnitSchema(StrictSchema):
+    code = Text(min_length=1, max_length=40, required=True)
+    title = Text(min_length=2, max_length=300, required=True)
+
+
+class CreateSchemeSchema(StrictSchema):
+    code = SchemeCode(required=True)
+    title = Text(min_length=2, max_length=200, required=True)
+    subsector = fields.String(required=True, validate=validate.OneOf(list(SUBSECTORS)))
+    skkni_ref = Text(min_length=2, max_length=200, required=True)
+    units = fields.List(fields.Nested(UnitSchema), required=True,
+                        validate=validate.Length(min=1, max=100))
+    validity_months = StrictInt(1, 120, load_default=domain.DEFAULT_VALIDITY_MONTHS)
+    requires_training = StrictBool(load_default=False)
+
+    @ma.validates("units")
+    def units_are_distinct(self, units, **kwargs):
+        codes = [unit["code"] for unit in units]
+        if len(set(codes)) != len(codes):
+            raise ma.ValidationError("Each unit code may appear once.")
+
+
+class RegisterAssessorSchema(StrictSchema):
+    full_name = Text(min_length=2, max_length=120, required=True)
+    email = Email(required=True)
+    registration_number = Text(min_length=3, max_length=60, required=True)
+    scheme_codes = fields.List(SchemeCode(), required=True,
+                               validate=validate.Length(min=1, max=50))
+    member_id = UUIDString(allow_none=True, load_default=None)
+
+
+class ScheduleSessionSchema(StrictSchema):
+    scheme_code = SchemeCode(required=True)
+    venue = Text(min_length=2, max_length=200, required=True)
+    starts_at = Text(min_length=10, max_length=40, required=True)  # parsed by the operation
+    capacity = StrictInt(1, 500, required=True)
+    assessor_ids = fields.List(UUIDString(), required=True,
+                               validate=validate.Length(min=1, max=20))
+
+
+class SelfAssessmentClaim(StrictSchema):
+    unit_code = Text(min_length=1, max_length=40, required=True)
+    competent_claim = StrictBool(required=True)
+
+
+class ApplySchema(StrictSchema):
+    member_id = UUIDString(required=True)
+    scheme_code = SchemeCode(required=True)
+    session_id = UUIDString(required=True)
+    self_assessment = fields.List(fields.Nested(SelfAssessmentClaim), allow_none=True,
+                                  load_default=None, validate=validate.Length(max=100))
+
+
+class UnitResult(StrictSchema):
+    unit_code = Text(min_length=1, max_length=40, required=True)
+    competent = StrictBool(required=True)
+
+
+class RecordResultSchema(StrictSchema):
+    assessor_id = UUIDString(required=True)
+    units = fields.List(fields.Nested(UnitResult), required=True,
+                        validate=validate.Length(min=1, max=100))
+    notes = Text(max_length=2000, allow_none=True, load_default=None)
+
+
+class ReasonSchema(StrictSchema):
+    reason = Text(min_length=1, max_length=500, required=True)
+
+
+class PageSchema(StrictSchema):
+    limit = Limit()
+    cursor = fields.String(allow_none=True, load_default=None)
+
+
+class SchemeFilters(PageSchema):
+    subsector = fields.String(validate=validate.OneOf(list(SUBSECTORS)))
+
+
+class ApplicationFilters(PageSchema):
+    member_id = UUIDString()
+    session_id = UUIDString()
+    status = fields.String(validate=validate.OneOf(
+        ["submitted", "competent", "not_yet_competent"]))
+
+
+class CertificateFilters(PageSchema):
+    member_id = UUIDString()
+    scheme_code = SchemeCode()
+    status = fields.String(validate=validate.OneOf(["active", "suspended", "revoked", "expired"]))
+
+
+class SessionFilters(PageSchema):
+    scheme_code = SchemeCode()
+
+
+class AssessorFilters(PageSchema):
+    scheme_code = SchemeCode()

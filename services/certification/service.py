@@ -1,0 +1,181 @@
+"""The certification service: competence testing (uji kompetensi), signed
+certificates and their public verification.
+
+Entrypoints only; use cases in ``operations.py``, rules in ``domain.py``.
+"""
+from pathlib import Path
+
+from nameko.dependency_providers import Config
+
+from services.certification import operations, signing
+from services.certification.dependencies import CertificateSigner
+from shared.db import Database
+from shared.entrypoints import rpc, timer
+from shared.handlers import event_handler
+from shared.outbox import Outbox
+from shared.rpc import TimedRpcProxy
+from shared.web import http, json_response, secure
+from werkzeug.wrappers import Response
+
+
+class CertificationService:
+    name = "certification"
+
+    db = Database(migrations_dir=Path(__file__).parent / "migrations")
+    outbox = Outbox()
+    signer = CertificateSigner()
+    members = TimedRpcProxy("members")
+    config = Config()
+
+    @property
+    def public_base_url(self):
+        return self.config.get("PUBLIC_BASE_URL") or "http://localhost:8000"
+
+    # -- schemes, assessors, sessions ------------------------------------------
+
+    @rpc
+    def create_scheme(self, data):
+        return operations.create_scheme(self.db, data)
+
+    @rpc
+    def get_scheme(self, code):
+        return operations.get_scheme(self.db, code)
+
+    @rpc
+    def list_schemes(self, filters=None):
+        return operations.list_schemes(self.db, filters)
+
+    @rpc
+    def register_assessor(self, data):
+        return operations.register_assessor(self.db, data)
+
+    @rpc
+    def get_assessor(self, assessor_id):
+        return operations.get_assessor(self.db, assessor_id)
+
+    @rpc
+    def list_assessors(self, filters=None):
+        return operations.list_assessors(self.db, filters)
+
+    @rpc
+    def schedule_session(self, data):
+        return operations.schedule_session(self.db, data)
+
+    @rpc
+    def get_session(self, session_id):
+        return operations.get_session(self.db, session_id)
+
+    @rpc
+    def list_sessions(self, filters=None):
+        return operations.list_sessions(self.db, filters)
+
+    # -- applications and results ----------------------------------------------
+
+    @rpc
+    def apply(self, data):
+        return operations.apply(self.db, self.outbox, self.members, data)
+
+    @rpc
+    def get_application(self, application_id):
+        return operations.get_application(self.db, application_id)
+
+    @rpc
+    def list_applications(self, filters=None):
+        return operations.list_applications(self.db, filters)
+
+    @rpc
+    def record_result(self, application_id, data):
+        return operations.record_result(self.db, self.outbox, self.signer,
+                                        self.public_base_url, application_id, data)
+
+    # -- certificates --------------------------------------------------------------
+
+    @rpc
+    def get_certificate(self, number):
+        return operations.get_certificate(self.db, number)
+
+    @rpc
+    def list_certificates(self, filters=None):
+        return operations.list_certificates(self.db, filters)
+
+    @rpc
+    def verify(self, number):
+        return operations.verify(self.db, number)
+
+    @rpc
+    def suspend_certificate(self, number, reason):
+        return operations.change_certificate_status(
+            self.db, self.outbox, self.public_base_url, number, "suspend", reason)
+
+    @rpc
+    def reinstate_certificate(self, number):
+        return operations.change_certificate_status(
+            self.db, self.outbox, self.public_base_url, number, "reinstate")
+
+    @rpc
+    def revoke(self, number, reason):
+        return operations.change_certificate_status(
+            self.db, self.outbox, self.public_base_url, number, "revoke", reason)
+
+    @rpc
+    def expire_due(self, now=None):
+        return operations.expire_due(self.db, self.outbox, self.public_base_url, now)
+
+    @timer("CERTIFICATE_EXPIRY_CHECK_SECONDS", 24 * 60 * 60, eager=True)
+    def expire_due_daily(self):
+        operations.expire_due(self.db, self.outbox, self.public_base_url)
+
+    # -- public HTTP (no login) -----------------------------------------------------
+
+    @http("/certificates/<string:number>")
+    def http_verify(self, request, number):
+        return json_response(operations.verify(self.db, number))
+
+    @http("/certificates/<string:number>/credential")
+    def http_credential(self, request, number):
+        return secure(Response(operations.credential(self.db, number),
+                               mimetype="application/jose"))
+
+    @http("/certificates/<string:number>/qr.svg")
+    def http_qr(self, request, number):
+        operations.get_certificate(self.db, number)  # 404 for an unknown number
+        svg = signing.qr_svg(operations.verify_url(self.public_base_url, number))
+        return secure(Response(svg, mimetype="image/svg+xml"))
+
+    @http("/.well-known/jwks.json")
+    def http_jwks(self, request):
+        return json_response(operations.jwks(self.db))
+
+    # -- what certification learns from other services ------------------------------
+
+    @event_handler("members", "member_registered")
+    def on_member_registered(self, event):
+        operations.apply_member_record(self.db, event["data"])
+
+    @event_handler("members", "member_activated")
+    def on_member_activated(self, event):
+        operations.apply_member_record(self.db, event["data"])
+
+    @event_handler("members", "member_updated")
+    def on_member_updated(self, event):
+        operations.apply_member_record(self.db, event["data"])
+
+    @event_handler("members", "member_suspended")
+    def on_member_suspended(self, event):
+        operations.apply_member_record(self.db, event["data"])
+
+    @event_handler("members", "member_reinstated")
+    def on_member_reinstated(self, event):
+        operations.apply_member_record(self.db, event["data"])
+
+    @event_handler("members", "member_renewed")
+    def on_member_renewed(self, event):
+        operations.apply_member_record(self.db, event["data"])
+
+    @event_handler("members", "member_lapsed")
+    def on_member_lapsed(self, event):
+        operations.apply_member_record(self.db, event["data"])
+
+    @event_handler("events", "attendance_recorded")
+    def on_attendance_recorded(self, event):
+        operations.record_training_attendance(self.db, event["data"])
