@@ -112,3 +112,7 @@ def base_config(amqp_uri, tmp_path_factory):
         "HANDLER_RETRY_DELAYS_MS": "200,400",
         "OUTBOX_POLL_SECONDS": 0.5,
     })
+
+
+# The running services and their subscribers, shared by every test folder.
+pytest_plugins = ["tests.service_fixtures"]

@@ -1,16 +1,23 @@
 """Helpers for tests that drive real services."""
+import json
 import os
 import signal
+from collections import namedtuple
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import eventlet
+import pytest
 from nameko.events import event_handler
+from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from shared.errors import ContractError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
+RaisedError = namedtuple("RaisedError", "exc_type value")
 NAMEKO = str(Path(sys.executable).parent / "nameko")
 
 
@@ -190,3 +197,36 @@ def drain_queue(amqp_uri, queue_name, limit=10_000):
                 break
             taken.append((message.body, dict(message.headers or {})))
     return taken
+
+
+def remote_error(call, *args):
+    """The error a call raised, as (exc_type, value), whether or not the client
+    could map it to a local class (it can here: shared.errors is importable)."""
+    with pytest.raises((RemoteError, ContractError)) as caught:
+        call(*args)
+    error = caught.value
+    if isinstance(error, RemoteError):
+        return RaisedError(error.exc_type, error.value)
+    return RaisedError(type(error).__name__, str(error))
+
+
+def validation_fields(call, *args):
+    error = remote_error(call, *args)
+    assert error.exc_type == "ValidationError", (error.exc_type, error.value)
+    return json.loads(error.value)
+
+
+def names_field(errors, field):
+    """Whether a ValidationError's fields include ``field`` (or a part of it: ``units.0``)."""
+    return any(key == field or key.startswith(field + ".") for key in errors)
+
+
+def outcome_of(call, *args):
+    """``"ok"``, or the name of the error a call raised: for polling with wait_until."""
+    try:
+        call(*args)
+        return "ok"
+    except RemoteError as error:
+        return error.exc_type
+    except ContractError as error:
+        return type(error).__name__

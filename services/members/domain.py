@@ -9,7 +9,6 @@ A member moves through these states (any other move is a ``Conflict``):
 import re
 
 from shared.errors import Conflict, ValidationError
-from shared.subsectors import SUBSECTORS  # noqa: F401  (re-exported: the members vocabulary)
 from shared.timeutil import add_months
 
 MEMBERSHIP_MONTHS = 12

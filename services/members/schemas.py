@@ -4,6 +4,7 @@ from marshmallow import fields, validate
 
 from services.members import domain
 from shared.schemas import Email, Limit, RuleChecked, StrictSchema, Text
+from shared.subsectors import SUBSECTORS
 
 
 class ProfileFields(StrictSchema):
@@ -21,7 +22,7 @@ class ProfileFields(StrictSchema):
 
 
 class RegisterSchema(ProfileFields):
-    subsector = fields.String(required=True, validate=validate.OneOf(list(domain.SUBSECTORS)))
+    subsector = fields.String(required=True, validate=validate.OneOf(list(SUBSECTORS)))
 
 
 class UpdateProfileSchema(ProfileFields):
@@ -34,7 +35,7 @@ class UpdateProfileSchema(ProfileFields):
 
 
 class ListFiltersSchema(StrictSchema):
-    subsector = fields.String(validate=validate.OneOf(list(domain.SUBSECTORS)))
+    subsector = fields.String(validate=validate.OneOf(list(SUBSECTORS)))
     city = Text(min_length=1, max_length=80)
     status = fields.String(validate=validate.OneOf(domain.STATUSES))
     q = Text(min_length=1, max_length=100)

@@ -4,7 +4,7 @@ Entrypoints only; the use cases are in ``operations.py``, the rules in ``domain.
 """
 from pathlib import Path
 
-from services.members import domain, operations
+from services.members import operations
 from shared.db import Database
 from shared.subsectors import list_subsectors
 from shared.entrypoints import rpc, timer

@@ -1,6 +1,4 @@
 """Every members method through a real RPC client, against the real broker and database."""
-import json
-from collections import namedtuple
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -10,10 +8,9 @@ import sqlalchemy as sa
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from services.members.domain import SUBSECTORS
+from shared.subsectors import SUBSECTORS
 from shared.errors import ContractError
-
-RaisedError = namedtuple("RaisedError", "exc_type value")
+from tests.support import remote_error, validation_fields
 
 _counter = iter(range(1, 10_000_000))
 
@@ -29,23 +26,6 @@ def new_member_data(**overrides):
     }
     data.update(overrides)
     return data
-
-
-def remote_error(call, *args):
-    """The error a call raised, as (exc_type, value), whether or not the client
-    could map it to a local class (it can here: shared.errors is importable)."""
-    with pytest.raises((RemoteError, ContractError)) as caught:
-        call(*args)
-    error = caught.value
-    if isinstance(error, RemoteError):
-        return RaisedError(error.exc_type, error.value)
-    return RaisedError(type(error).__name__, str(error))
-
-
-def validation_fields(call, *args):
-    error = remote_error(call, *args)
-    assert error.exc_type == "ValidationError", (error.exc_type, error.value)
-    return json.loads(error.value)
 
 
 @pytest.fixture

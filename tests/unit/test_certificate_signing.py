@@ -18,7 +18,6 @@ from services.certification.signing import (
     InvalidCredential,
     Signer,
     load_or_create_private_key,
-    public_jwk,
     qr_svg,
     verify,
 )

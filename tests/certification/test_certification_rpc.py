@@ -1,0 +1,501 @@
+"""Every certification method through a real RPC client, against the real broker
+and database, with members running beside it and an outside subscriber listening."""
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import eventlet
+import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from tests.certification.helpers import (
+    all_competent, in_days, make_assessor, make_member, make_scheme, make_session, publish_as,
+    tag,
+)
+from tests.support import (
+    names_field, outcome_of, remote_error, validation_fields, wait_until,
+)
+
+CERTIFICATE_MESSAGE_FIELDS = {"number", "member_id", "holder_name", "scheme_code",
+                              "scheme_title", "status", "issued_at", "valid_until"}
+
+
+def parse_time(value):
+    parsed = datetime.fromisoformat(value)
+    assert parsed.utcoffset() == timedelta(0)
+    return parsed
+
+
+def certify(crpc, scheme, assessor, assessment, member=None):
+    member = member or make_member(crpc)
+    application = crpc.certification.apply(
+        {"member_id": member["id"], "scheme_code": scheme["code"], "session_id": assessment["id"]})
+    result = crpc.certification.record_result(
+        application["id"], {"assessor_id": assessor["id"], "units": all_competent(scheme)})
+    return member, application, result["certificate"]
+
+
+# -- schemes ---------------------------------------------------------------------------
+
+def test_create_get_and_list_schemes(crpc):
+    scheme = make_scheme(crpc, subsector="kriya", requires_training=True, validity_months=24)
+    assert scheme["requires_training"] is True and scheme["validity_months"] == 24
+    assert crpc.certification.get_scheme(scheme["code"]) == scheme
+    default = make_scheme(crpc)
+    assert default["validity_months"] == 36 and default["requires_training"] is False
+    assert set(default) == {"code", "title", "subsector", "skkni_ref", "units",
+                            "validity_months", "requires_training"}
+    kriya = crpc.certification.list_schemes({"subsector": "kriya", "limit": 200})["items"]
+    assert scheme in kriya and default not in kriya
+    first = crpc.certification.list_schemes({"limit": 1})
+    second = crpc.certification.list_schemes({"limit": 1, "cursor": first["next_cursor"]})
+    assert first["items"][0]["code"] < second["items"][0]["code"]
+
+
+def test_scheme_codes_are_unique(crpc, scheme):
+    assert remote_error(crpc.certification.create_scheme, {
+        **{k: scheme[k] for k in ("code", "title", "subsector", "skkni_ref", "units")}
+    }).exc_type == "Conflict"
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"code": "dkv-junior"}, "code"), ({"code": "X"}, "code"), ({"subsector": "sulap"}, "subsector"),
+    ({"units": []}, "units"), ({"units": [{"code": "A", "title": "Satu"}] * 2}, "units"),
+    ({"units": [{"code": "A"}]}, "units.0"), ({"validity_months": 0}, "validity_months"),
+    ({"validity_months": 121}, "validity_months"), ({"validity_months": True}, "validity_months"),
+    ({"requires_training": "yes"}, "requires_training"), ({"title": "x" * 100_000}, "title"),
+    ({"owner": "me"}, "owner"), ({"skkni_ref": None}, "skkni_ref"),
+])
+def test_create_scheme_rejects_bad_input(crpc, change, field):
+    data = {"code": f"DKV-{tag()}", "title": "Desainer", "subsector": "desain_komunikasi_visual",
+            "skkni_ref": "SKKNI 2019", "units": [{"code": "U1", "title": "Unit satu"}], **change}
+    errors = validation_fields(crpc.certification.create_scheme, data)
+    assert names_field(errors, field), errors
+    if "code" not in change:
+        assert remote_error(crpc.certification.get_scheme, data["code"]).exc_type == "NotFound"
+
+
+def test_get_scheme_errors(crpc):
+    assert names_field(validation_fields(crpc.certification.get_scheme, "not a code!"), "code")
+    assert remote_error(crpc.certification.get_scheme, "NO-SUCH-SCHEME").exc_type == "NotFound"
+
+
+# -- assessors and sessions ---------------------------------------------------------------
+
+def test_register_assessor(crpc, scheme):
+    member = make_member(crpc)
+    assessor = make_assessor(crpc, [scheme["code"]], member_id=member["id"])
+    assert assessor["scheme_codes"] == [scheme["code"]] and assessor["member_id"] == member["id"]
+    assert set(assessor) == {"id", "full_name", "email", "registration_number",
+                             "scheme_codes", "member_id"}
+    assert remote_error(crpc.certification.register_assessor, {
+        "full_name": "Lain", "email": "lain@example.id",
+        "registration_number": assessor["registration_number"], "scheme_codes": [scheme["code"]],
+    }).exc_type == "Conflict"
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"scheme_codes": []}, "scheme_codes"), ({"scheme_codes": ["NOPE-1"]}, "scheme_codes"),
+    ({"member_id": "x"}, "member_id"), ({"email": "nope"}, "email"), ({"extra": 1}, "extra"),
+])
+def test_register_assessor_rejects_bad_input(crpc, scheme, change, field):
+    data = {"full_name": "Asesor", "email": "a@example.id", "registration_number": f"R-{tag()}",
+            "scheme_codes": [scheme["code"]], **change}
+    assert names_field(validation_fields(crpc.certification.register_assessor, data), field)
+
+
+def test_schedule_session(crpc, scheme, assessor):
+    assessment = make_session(crpc, scheme, [assessor], capacity=25)
+    assert assessment["seats_taken"] == 0 and assessment["capacity"] == 25
+    assert assessment["assessor_ids"] == [assessor["id"]]
+    assert set(assessment) == {"id", "scheme_code", "venue", "starts_at", "capacity",
+                               "assessor_ids", "seats_taken"}
+    parse_time(assessment["starts_at"])
+    assert crpc.certification.get_session(assessment["id"]) == assessment
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"starts_at": "2020-01-01T00:00:00+00:00"}, "starts_at"), ({"starts_at": "soon"}, "starts_at"),
+    ({"capacity": 0}, "capacity"), ({"capacity": 501}, "capacity"), ({"capacity": "5"}, "capacity"),
+    ({"assessor_ids": []}, "assessor_ids"), ({"assessor_ids": ["nope"]}, "assessor_ids"),
+    ({"scheme_code": "NOPE-1"}, "scheme_code"), ({"venue": ""}, "venue"),
+])
+def test_schedule_session_rejects_bad_input(crpc, scheme, assessor, change, field):
+    data = {"scheme_code": scheme["code"], "venue": "TUK Samarinda", "starts_at": in_days(3),
+            "capacity": 5, "assessor_ids": [assessor["id"]], **change}
+    assert names_field(validation_fields(crpc.certification.schedule_session, data), field)
+
+
+def test_assessors_must_be_known_and_qualified(crpc, scheme, assessor):
+    other = make_assessor(crpc, [make_scheme(crpc)["code"]])
+    for ids in ([other["id"]], [str(uuid.uuid4())]):
+        assert names_field(validation_fields(crpc.certification.schedule_session, {
+            "scheme_code": scheme["code"], "venue": "TUK", "starts_at": in_days(3),
+            "capacity": 5, "assessor_ids": [assessor["id"], *ids]}), "assessor_ids")
+
+
+# -- applications --------------------------------------------------------------------------
+
+def test_apply_right_after_activation_succeeds(crpc, scheme, assessment, certificate_messages):
+    member = make_member(crpc)  # registered and activated: no waiting for messages
+    application = crpc.certification.apply({
+        "member_id": member["id"], "scheme_code": scheme["code"], "session_id": assessment["id"],
+        "self_assessment": [{"unit_code": scheme["units"][0]["code"], "competent_claim": True}]})
+    assert application["status"] == "submitted" and application["result"] is None
+    assert application["decided_at"] is None
+    assert set(application) == {"id", "member_id", "scheme_code", "session_id", "status",
+                                "self_assessment", "result", "created_at", "decided_at"}
+    assert crpc.certification.get_application(application["id"]) == application
+    assert crpc.certification.get_session(assessment["id"])["seats_taken"] == 1
+    [message] = certificate_messages.wait_for("application_submitted", id=application["id"])
+    assert message["data"]["member_id"] == member["id"]
+
+
+def test_only_active_members_may_apply(crpc, scheme, assessment):
+    pending = make_member(crpc, activate=False)
+    data = {"member_id": pending["id"], "scheme_code": scheme["code"],
+            "session_id": assessment["id"]}
+    assert remote_error(crpc.certification.apply, data).exc_type == "Forbidden"
+    data["member_id"] = str(uuid.uuid4())
+    assert remote_error(crpc.certification.apply, data).exc_type == "NotFound"
+    assert crpc.certification.get_session(assessment["id"])["seats_taken"] == 0
+
+
+def member_view_status(certification_db, member_id):
+    import sqlalchemy as sa
+
+    with certification_db.connect() as connection:
+        return connection.execute(sa.text("SELECT status FROM member_views WHERE member_id = :id"),
+                                  {"id": member_id}).scalar()
+
+
+def test_a_suspended_member_is_refused_once_the_message_arrives(
+        crpc, scheme, assessment, certification_db):
+    member = make_member(crpc)
+    crpc.members.suspend(member["id"], "iuran belum dibayar")
+    data = {"member_id": member["id"], "scheme_code": scheme["code"],
+            "session_id": assessment["id"]}
+    # Certification learns of the suspension from the member_suspended message.
+    wait_until(lambda: member_view_status(certification_db, member["id"]) == "suspended")
+    assert remote_error(crpc.certification.apply, data).exc_type == "Forbidden"
+    crpc.members.reinstate(member["id"])
+    assert crpc.certification.apply(data)["status"] == "submitted"
+
+
+def test_an_older_member_message_never_overwrites_a_newer_one(
+        crpc, base_config, scheme, assessment, certification_db):
+    member = make_member(crpc)
+    suspended = crpc.members.suspend(member["id"], "audit")
+    data = {"member_id": member["id"], "scheme_code": scheme["code"],
+            "session_id": assessment["id"]}
+    wait_until(lambda: member_view_status(certification_db, member["id"]) == "suspended")
+    # The activation message again, late and twice: the member must stay suspended.
+    for _ in range(2):
+        publish_as(base_config, "members", "member_activated", member)
+    eventlet.sleep(1)
+    assert member_view_status(certification_db, member["id"]) == "suspended"
+    assert remote_error(crpc.certification.apply, data).exc_type == "Forbidden"
+    assert suspended["updated_at"] > member["updated_at"]
+
+
+def test_a_scheme_that_needs_training_waits_for_attendance(
+        crpc, base_config, assessor, certificate_messages):
+    scheme = make_scheme(crpc, requires_training=True)
+    make_assessor(crpc, [scheme["code"]])
+    assessment = make_session(crpc, scheme, [make_assessor(crpc, [scheme["code"]])])
+    member = make_member(crpc)
+    data = {"member_id": member["id"], "scheme_code": scheme["code"],
+            "session_id": assessment["id"]}
+    assert remote_error(crpc.certification.apply, data).exc_type == "Forbidden"
+    attendance = {"id": str(uuid.uuid4()), "event_id": str(uuid.uuid4()),
+                  "member_id": member["id"], "status": "attended", "kind": "training",
+                  "scheme_code": scheme["code"], "checked_in_at": in_days(-1)}
+    envelope = publish_as(base_config, "events", "attendance_recorded", attendance)
+    publish_as(base_config, "events", "attendance_recorded", attendance, envelope=envelope)
+    wait_until(lambda: outcome_of(crpc.certification.apply, data) == "ok", timeout=10)
+    [application] = crpc.certification.list_applications({"member_id": member["id"]})["items"]
+    assert application["status"] == "submitted"
+
+
+def test_apply_refusals(crpc, scheme, assessor, assessment):
+    member = make_member(crpc)
+    data = {"member_id": member["id"], "scheme_code": scheme["code"],
+            "session_id": assessment["id"]}
+    other_scheme = make_scheme(crpc)
+    other_session = make_session(crpc, other_scheme, [make_assessor(crpc, [other_scheme["code"]])])
+    assert remote_error(crpc.certification.apply, {
+        **data, "session_id": other_session["id"]}).exc_type == "Conflict"
+    crpc.certification.apply(data)
+    assert remote_error(crpc.certification.apply, data).exc_type == "Conflict"  # open one
+    full = make_session(crpc, scheme, [assessor], capacity=1)
+    crpc.certification.apply({"member_id": make_member(crpc)["id"],
+                              "scheme_code": scheme["code"], "session_id": full["id"]})
+    assert remote_error(crpc.certification.apply, {
+        "member_id": make_member(crpc)["id"], "scheme_code": scheme["code"],
+        "session_id": full["id"]}).exc_type == "Conflict"
+    assert remote_error(crpc.certification.apply, {
+        **data, "session_id": str(uuid.uuid4())}).exc_type == "NotFound"
+
+
+def test_a_valid_certificate_blocks_a_new_application_until_180_days_before_expiry(
+        crpc, scheme, assessor, assessment, certification_db):
+    import sqlalchemy as sa
+
+    member, _, certificate = certify(crpc, scheme, assessor, assessment)
+    data = {"member_id": member["id"], "scheme_code": scheme["code"],
+            "session_id": assessment["id"]}
+    assert remote_error(crpc.certification.apply, data).exc_type == "Conflict"
+    with certification_db.begin() as connection:
+        connection.execute(sa.text("UPDATE certificates SET valid_until = :t WHERE number = :n"),
+                           {"t": datetime.now(timezone.utc) + timedelta(days=179),
+                            "n": certificate["number"]})
+    assert crpc.certification.apply(data)["status"] == "submitted"
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"member_id": "nope"}, "member_id"), ({"session_id": 7}, "session_id"),
+    ({"scheme_code": "NOPE-1"}, "scheme_code"), ({"grade": "A"}, "grade"),
+    ({"self_assessment": [{"unit_code": "NOT-A-UNIT", "competent_claim": True}]},
+     "self_assessment"),
+    ({"self_assessment": [{"unit_code": "J.74DKV00.001.1", "competent_claim": True}] * 2},
+     "self_assessment"),
+    ({"self_assessment": [{"unit_code": "J.74DKV00.001.1", "competent_claim": "ya"}]},
+     "self_assessment"),
+])
+def test_apply_rejects_bad_input_and_takes_no_seat(crpc, scheme, assessment, change, field):
+    member = make_member(crpc)
+    data = {"member_id": member["id"], "scheme_code": scheme["code"],
+            "session_id": assessment["id"], **change}
+    errors = validation_fields(crpc.certification.apply, data)
+    assert names_field(errors, field), errors
+    assert crpc.certification.get_session(assessment["id"])["seats_taken"] == 0
+
+
+def test_list_applications_filters(crpc, scheme, assessment):
+    member = make_member(crpc)
+    application = crpc.certification.apply(
+        {"member_id": member["id"], "scheme_code": scheme["code"], "session_id": assessment["id"]})
+    assert crpc.certification.list_applications({"member_id": member["id"]})["items"] == [application]
+    by_session = crpc.certification.list_applications(
+        {"session_id": assessment["id"], "status": "submitted"})["items"]
+    assert [a["id"] for a in by_session] == [application["id"]]
+    assert crpc.certification.list_applications(
+        {"member_id": member["id"], "status": "competent"})["items"] == []
+    assert names_field(validation_fields(crpc.certification.list_applications, {"status": "x"}),
+                       "status")
+
+
+# -- results and certificates --------------------------------------------------------------
+
+def test_competent_issues_a_signed_certificate_in_the_same_step(
+        crpc, scheme, assessor, assessment, certificate_messages):
+    member, application, certificate = certify(crpc, scheme, assessor, assessment)
+    decided = crpc.certification.get_application(application["id"])
+    assert decided["status"] == "competent"
+    assert decided["result"]["assessor_id"] == assessor["id"]
+    assert decided["result"]["units"] == all_competent(scheme)
+    parse_time(decided["decided_at"])
+    assert certificate["status"] == "active"
+    assert certificate["holder_name"] == member["full_name"]
+    assert certificate["scheme_title"] == scheme["title"]
+    issued, until = parse_time(certificate["issued_at"]), parse_time(certificate["valid_until"])
+    assert until.year == issued.year + 3 and until.month == issued.month  # 36 months
+    assert certificate["credential"].count(".") == 2
+    assert crpc.certification.get_certificate(certificate["number"]) == certificate
+    [completed] = certificate_messages.wait_for("assessment_completed", id=application["id"])
+    assert completed["data"]["outcome"] == "competent"
+    [issued_message] = certificate_messages.wait_for("certificate_issued",
+                                                     number=certificate["number"])
+    assert CERTIFICATE_MESSAGE_FIELDS <= set(issued_message["data"])
+    assert issued_message["data"]["verify_url"] == (
+        f"https://sertifikat.ekraf-kaltim.test/certificates/{certificate['number']}")
+
+
+def test_not_yet_competent_issues_nothing(crpc, scheme, assessor, assessment, certificate_messages):
+    member = make_member(crpc)
+    application = crpc.certification.apply(
+        {"member_id": member["id"], "scheme_code": scheme["code"], "session_id": assessment["id"]})
+    units = all_competent(scheme)
+    units[1]["competent"] = False
+    result = crpc.certification.record_result(
+        application["id"], {"assessor_id": assessor["id"], "units": units, "notes": "Ulang unit 2"})
+    assert result["certificate"] is None
+    assert result["application"]["status"] == "not_yet_competent"
+    assert result["application"]["result"]["notes"] == "Ulang unit 2"
+    [message] = certificate_messages.wait_for("assessment_completed", id=application["id"])
+    assert message["data"]["outcome"] == "not_yet_competent"
+    assert crpc.certification.list_certificates({"member_id": member["id"]})["items"] == []
+
+
+def test_only_an_assigned_assessor_who_is_not_the_applicant_may_decide(crpc, scheme, assessment):
+    assigned_member = make_member(crpc)
+    assessor = make_assessor(crpc, [scheme["code"]], member_id=assigned_member["id"])
+    own_session = make_session(crpc, scheme, [assessor])
+    application = crpc.certification.apply({"member_id": assigned_member["id"],
+                                            "scheme_code": scheme["code"],
+                                            "session_id": own_session["id"]})
+    result = {"assessor_id": assessor["id"], "units": all_competent(scheme)}
+    assert remote_error(crpc.certification.record_result, application["id"],
+                        result).exc_type == "Forbidden"  # their own application
+    outsider = make_assessor(crpc, [scheme["code"]])
+    assert remote_error(crpc.certification.record_result, application["id"],
+                        {**result, "assessor_id": outsider["id"]}).exc_type == "Forbidden"
+    assert crpc.certification.get_application(application["id"])["status"] == "submitted"
+
+
+@pytest.mark.parametrize("units_of", [
+    lambda s: all_competent(s)[:1],                                   # a unit missing
+    lambda s: all_competent(s) + all_competent(s)[:1],                # a unit twice
+    lambda s: all_competent(s) + [{"unit_code": "X.1", "competent": True}],  # not in scheme
+    lambda s: [],
+    lambda s: [{"unit_code": s["units"][0]["code"], "competent": 1}] + all_competent(s)[1:],
+])
+def test_a_result_must_cover_every_unit_once(crpc, scheme, assessor, assessment, units_of):
+    member = make_member(crpc)
+    application = crpc.certification.apply(
+        {"member_id": member["id"], "scheme_code": scheme["code"], "session_id": assessment["id"]})
+    errors = validation_fields(crpc.certification.record_result, application["id"],
+                               {"assessor_id": assessor["id"], "units": units_of(scheme)})
+    assert any(key.startswith("units") for key in errors)
+    assert crpc.certification.get_application(application["id"])["status"] == "submitted"
+
+
+def test_a_second_result_is_a_conflict(crpc, scheme, assessor, assessment):
+    _, application, _ = certify(crpc, scheme, assessor, assessment)
+    assert remote_error(crpc.certification.record_result, application["id"], {
+        "assessor_id": assessor["id"], "units": all_competent(scheme)}).exc_type == "Conflict"
+    assert remote_error(crpc.certification.record_result, str(uuid.uuid4()), {
+        "assessor_id": assessor["id"], "units": all_competent(scheme)}).exc_type == "NotFound"
+
+
+def test_two_results_at_the_same_moment_exactly_one_wins(
+        crpc, base_config, scheme, assessor, assessment):
+    member = make_member(crpc)
+    application = crpc.certification.apply(
+        {"member_id": member["id"], "scheme_code": scheme["code"], "session_id": assessment["id"]})
+
+    def decide(competent):
+        with ClusterRpcProxy(base_config, timeout=30) as own:
+            try:
+                return own.certification.record_result(application["id"], {
+                    "assessor_id": assessor["id"], "units": all_competent(scheme, competent)})
+            except Exception as error:
+                return type(error).__name__
+
+    outcomes = list(eventlet.GreenPool(6).imap(decide, [True, False] * 3))
+    winners = [o for o in outcomes if isinstance(o, dict)]
+    assert len(winners) == 1 and outcomes.count("Conflict") == 5
+    certificates = crpc.certification.list_certificates({"member_id": member["id"]})["items"]
+    assert len(certificates) == (1 if winners[0]["certificate"] else 0)
+
+
+def test_applications_racing_for_the_last_seats_never_exceed_capacity(
+        crpc, base_config, scheme, assessor):
+    assessment = make_session(crpc, scheme, [assessor], capacity=3)
+    members = [make_member(crpc) for _ in range(10)]
+
+    def apply(member):
+        with ClusterRpcProxy(base_config, timeout=30) as own:
+            try:
+                return own.certification.apply({"member_id": member["id"],
+                                                 "scheme_code": scheme["code"],
+                                                 "session_id": assessment["id"]})["status"]
+            except Exception as error:
+                return type(error).__name__
+
+    outcomes = list(eventlet.GreenPool(10).imap(apply, members))
+    assert outcomes.count("submitted") == 3 and outcomes.count("Conflict") == 7
+    assert crpc.certification.get_session(assessment["id"])["seats_taken"] == 3
+    assert len(crpc.certification.list_applications(
+        {"session_id": assessment["id"]})["items"]) == 3
+
+
+def test_certificate_numbers_are_unique_and_unrelated(crpc, scheme, assessor):
+    assessment = make_session(crpc, scheme, [assessor], capacity=5)
+    numbers = [certify(crpc, scheme, assessor, assessment)[2]["number"] for _ in range(4)]
+    assert len(set(numbers)) == 4
+    suffixes = [n.split("-", 2)[2] for n in numbers]
+    assert len({s[:4] for s in suffixes}) > 1  # not a counter: the leading group varies
+
+
+def test_suspend_reinstate_and_revoke(crpc, scheme, assessor, assessment, certificate_messages):
+    _, _, certificate = certify(crpc, scheme, assessor, assessment)
+    number = certificate["number"]
+    assert crpc.certification.suspend_certificate(number, "Pengaduan klien")["status"] == "suspended"
+    assert crpc.certification.verify(number)["valid"] is False
+    [suspended] = certificate_messages.wait_for("certificate_suspended", number=number)
+    assert suspended["data"]["reason"] == "Pengaduan klien"
+    assert crpc.certification.reinstate_certificate(number)["status"] == "active"
+    certificate_messages.wait_for("certificate_reinstated", number=number)
+    assert crpc.certification.verify(number)["valid"] is True
+    assert crpc.certification.revoke(number, "Pemalsuan portofolio")["status"] == "revoked"
+    [revoked] = certificate_messages.wait_for("certificate_revoked", number=number)
+    assert CERTIFICATE_MESSAGE_FIELDS | {"reason"} <= set(revoked["data"])
+    for call, args in ((crpc.certification.reinstate_certificate, (number,)),
+                       (crpc.certification.suspend_certificate, (number, "x")),
+                       (crpc.certification.revoke, (number, "again"))):
+        assert remote_error(call, *args).exc_type == "Conflict"
+    assert crpc.certification.get_certificate(number)["status"] == "revoked"
+
+
+def test_certificate_status_changes_reject_bad_input(crpc, scheme, assessor, assessment):
+    _, _, certificate = certify(crpc, scheme, assessor, assessment)
+    assert names_field(validation_fields(crpc.certification.revoke, certificate["number"], ""),
+                       "reason")
+    assert names_field(validation_fields(crpc.certification.revoke, "CRT-1", "reason"), "number")
+    assert remote_error(crpc.certification.suspend_certificate, "CRT-2026-0000-0000-0000",
+                        "reason").exc_type == "NotFound"
+    assert crpc.certification.get_certificate(certificate["number"])["status"] == "active"
+
+
+def test_verify_shows_only_public_facts(crpc, scheme, assessor, assessment):
+    member, _, certificate = certify(crpc, scheme, assessor, assessment)
+    view = crpc.certification.verify(certificate["number"])
+    assert set(view) == {"number", "valid", "status", "holder_name", "scheme_code",
+                         "scheme_title", "issued_at", "valid_until"}
+    assert view["valid"] is True
+    flat = repr(view)
+    assert member["email"] not in flat and member["phone"] not in flat and member["id"] not in flat
+
+
+def test_list_certificates_filters(crpc, scheme, assessor, assessment):
+    member, _, certificate = certify(crpc, scheme, assessor, assessment)
+    assert crpc.certification.list_certificates({"member_id": member["id"]})["items"] == [certificate]
+    by_scheme = crpc.certification.list_certificates({"scheme_code": scheme["code"],
+                                                      "status": "active"})["items"]
+    assert certificate in by_scheme
+    assert crpc.certification.list_certificates(
+        {"member_id": member["id"], "status": "revoked"})["items"] == []
+
+
+def test_expiry_and_the_90_and_30_day_reminders_each_once(
+        crpc, scheme, assessor, assessment, certificate_messages):
+    _, _, certificate = certify(crpc, scheme, assessor, assessment)
+    number = certificate["number"]
+    until = parse_time(certificate["valid_until"])
+
+    def at(delta):
+        return (until + delta).isoformat()
+
+    crpc.certification.expire_due(at(-timedelta(days=100)))
+    assert certificate_messages.of_type("certificate_expiring", number=number) == []
+    assert crpc.certification.expire_due(at(-timedelta(days=89)))["expiring_90"] >= 1
+    crpc.certification.expire_due(at(-timedelta(days=60)))       # nothing new
+    [ninety] = certificate_messages.wait_for("certificate_expiring", number=number)
+    assert ninety["data"]["days_left"] == 89
+    assert crpc.certification.expire_due(at(-timedelta(days=29)))["expiring_30"] >= 1
+    crpc.certification.expire_due(at(-timedelta(days=10)))
+    reminders = certificate_messages.wait_for("certificate_expiring", count=2, number=number)
+    assert sorted(m["data"]["days_left"] for m in reminders) == [29, 89]
+    assert crpc.certification.get_certificate(number)["status"] == "active"
+    assert crpc.certification.expire_due(at(timedelta(seconds=1)))["expired"] >= 1
+    assert crpc.certification.get_certificate(number)["status"] == "expired"
+    assert crpc.certification.verify(number)["valid"] is False
+    certificate_messages.wait_for("certificate_expired", number=number)
+    eventlet.sleep(0.5)
+    assert len(certificate_messages.of_type("certificate_expiring", number=number)) == 2
+    assert remote_error(crpc.certification.suspend_certificate, number, "x").exc_type == "Conflict"
+
+
+def test_expire_due_rejects_a_bad_time(crpc):
+    for bad in ("later", 5, "9999-12-31T23:59:59-10:00"):
+        assert names_field(validation_fields(crpc.certification.expire_due, bad), "now")

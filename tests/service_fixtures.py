@@ -1,0 +1,106 @@
+"""The services started as operators start them (``nameko run`` processes), each
+with its own database, and outside subscribers recording every message they send.
+Shared by every test folder; started once per test run, on first use."""
+import socket
+
+import pytest
+import sqlalchemy as sa
+from nameko.containers import ServiceContainer
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from tests.support import MessageLog, ServiceProcess, subscriber_class, wait_for_rpc
+
+MEMBER_EVENTS = ["member_registered", "member_activated", "member_updated", "member_suspended",
+                 "member_reinstated", "member_renewed", "member_lapsed"]
+
+
+@pytest.fixture(scope="session")
+def member_messages(base_config):
+    """Every members message, as a subscriber of another team receives it."""
+    message_log = MessageLog()
+    container = ServiceContainer(
+        subscriber_class("members", MEMBER_EVENTS, message_log), base_config)
+    container.start()  # declares its queues before the service publishes anything
+    yield message_log
+    container.stop()
+
+
+CERTIFICATE_EVENTS = ["application_submitted", "assessment_completed", "certificate_issued",
+                      "certificate_suspended", "certificate_reinstated", "certificate_revoked",
+                      "certificate_expired", "certificate_expiring"]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_service(base_config, tmp_path_factory, name, env, probe="list_subsectors"):
+    log_path = tmp_path_factory.getbasetemp() / f"{name}.log"
+    process = ServiceProcess(f"services.{name}.service", {
+        "AMQP_URI": base_config["AMQP_URI"], "VAR_DIR": base_config["VAR_DIR"],
+        "HANDLER_RETRY_DELAYS_MS": base_config["HANDLER_RETRY_DELAYS_MS"], **env,
+    }, log_path).start()
+    try:
+        wait_for_rpc(base_config, name, probe)
+    except AssertionError:
+        process.stop()
+        raise AssertionError(f"{name} did not start:\n" + process.log()[-3000:])
+    return process
+
+
+@pytest.fixture(scope="session")
+def members_service(base_config, make_database, member_messages, tmp_path_factory):
+    process = start_service(base_config, tmp_path_factory, "members", {
+        "MEMBERS_DB_URL": make_database("members"),
+        "MEMBERSHIP_EXPIRY_CHECK_SECONDS": "1",  # the daily timer, every second here
+    })
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def certificate_messages(base_config):
+    """Every certification message, as a subscriber of another team receives it."""
+    message_log = MessageLog()
+    container = ServiceContainer(subscriber_class(
+        "certification", CERTIFICATE_EVENTS, message_log, name="certificate_watcher"), base_config)
+    container.start()
+    yield message_log
+    container.stop()
+
+
+@pytest.fixture(scope="session")
+def certification_service(base_config, make_database, members_service, certificate_messages,
+                          tmp_path_factory):
+    port = free_port()
+    process = start_service(base_config, tmp_path_factory, "certification", {
+        "CERTIFICATION_DB_URL": make_database("certification"),
+        "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+        "PUBLIC_BASE_URL": "https://sertifikat.ekraf-kaltim.test",
+    }, probe="list_schemes")
+    process.http_base = f"http://127.0.0.1:{port}"
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def members_db(members_service):
+    """Direct access to the service's database, for setting up what RPC cannot."""
+    engine = sa.create_engine(members_service.env["MEMBERS_DB_URL"])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def rpc(base_config, members_service):
+    with ClusterRpcProxy(base_config, timeout=30) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def certification_db(certification_service):
+    engine = sa.create_engine(certification_service.env["CERTIFICATION_DB_URL"])
+    yield engine
+    engine.dispose()
