@@ -1,15 +1,21 @@
 """The demo: what a client that knows only the contract can do with the platform.
 
 Creative entrepreneurs from Balikpapan and Samarinda register, are activated and
-get member numbers; the association lists and counts them; a subscriber of
+get member numbers; the association lists and counts them. Then competence
+testing: a scheme, an assessor, a session at a TUK in Balikpapan; members apply,
+are assessed, and the competent ones get signed certificates that anyone can
+verify over HTTP and check offline against the published keys. A subscriber of
 another team sees every message. Run it against running services:
 
     python -m demo [--wait SECONDS]
 """
 import argparse
+import json
 import sys
+import urllib.request
 import uuid
 import warnings
+from datetime import datetime, timedelta, timezone
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -51,6 +57,10 @@ class DemoSubscriber:
     def on_activated(self, payload):
         seen_messages.append(payload)
 
+    @event_handler("certification", "certificate_issued", **temporary)
+    def on_certificate_issued(self, payload):
+        seen_messages.append(payload)
+
 
 def wait_for_services(config, seconds):
     deadline = eventlet.hubs.get_hub().clock() + seconds
@@ -58,10 +68,11 @@ def wait_for_services(config, seconds):
         try:
             with ClusterRpcProxy(config, timeout=3) as rpc:
                 rpc.members.list_subsectors()
+                rpc.certification.list_schemes({"limit": 1})
             return
         except Exception:
             if eventlet.hubs.get_hub().clock() > deadline:
-                raise SystemExit(f"members did not answer within {seconds}s")
+                raise SystemExit(f"the services did not answer within {seconds}s")
             eventlet.sleep(1)
 
 
@@ -101,16 +112,18 @@ def main():
             stats = rpc.members.stats()
             print(f"stats: total {stats['total']}, by status {stats['by_status']}")
             print(f"       by city {stats['by_city']}")
+            certificates = certify(rpc, config, tag, registered[:3])
 
-        expected = len(PEOPLE) + 4
-        ids = {m["id"] for m in registered}
+        expected = len(PEOPLE) + 4 + len(certificates)
+        ids = {m["id"] for m in registered} | set(certificates)
+
+        def mine():
+            return [m for m in seen_messages if m["data"].get("id", m["data"].get("number")) in ids]
+
         deadline = eventlet.hubs.get_hub().clock() + 15
-        while eventlet.hubs.get_hub().clock() < deadline:
-            mine = [m for m in seen_messages if m["data"]["id"] in ids]
-            if len(mine) >= expected:
-                break
+        while eventlet.hubs.get_hub().clock() < deadline and len(mine()) < expected:
             eventlet.sleep(0.2)
-        mine = [m for m in seen_messages if m["data"]["id"] in ids]
+        mine = mine()
         print(f"a subscriber of another team received {len(mine)} of {expected} messages "
               f"({', '.join(sorted({m['event_type'] for m in mine}))})")
         if len(mine) != expected:
@@ -120,6 +133,63 @@ def main():
         return 0
     finally:
         subscriber.stop()
+
+
+def certify(rpc, config, tag, members):
+    """Uji kompetensi: scheme, assessor, session, applications, results, certificates."""
+    scheme = rpc.certification.create_scheme({
+        "code": f"DKV-MUDA-{tag.upper()}",
+        "title": "Desainer Grafis Muda",
+        "subsector": "desain_komunikasi_visual",
+        "skkni_ref": "SKKNI No. 126 Tahun 2019",
+        "units": [{"code": "J.74DKV00.001.1", "title": "Menerapkan prinsip desain"},
+                  {"code": "J.74DKV00.005.1", "title": "Membuat tata letak"},
+                  {"code": "J.74DKV00.011.1", "title": "Menyiapkan berkas siap cetak"}],
+    })
+    print(f"scheme {scheme['code']}: {scheme['title']} ({len(scheme['units'])} units, "
+          f"valid {scheme['validity_months']} months)")
+    assessor = rpc.certification.register_assessor({
+        "full_name": "Hendra Wijaya", "email": f"hendra+{tag}@lsp.example.id",
+        "registration_number": f"MET.000.{tag.upper()}.2026", "scheme_codes": [scheme["code"]]})
+    session = rpc.certification.schedule_session({
+        "scheme_code": scheme["code"], "venue": "TUK Balikpapan, Gedung Kesenian",
+        "starts_at": (datetime.now(timezone.utc) + timedelta(days=14)).isoformat(),
+        "capacity": 20, "assessor_ids": [assessor["id"]]})
+    print(f"session at {session['venue']} on {session['starts_at'][:10]}, "
+          f"assessor {assessor['full_name']}")
+    certificates = {}
+    for index, member in enumerate(members):
+        application = rpc.certification.apply({
+            "member_id": member["id"], "scheme_code": scheme["code"],
+            "session_id": session["id"]})
+        units = [{"unit_code": unit["code"], "competent": index != 2 or unit is not
+                  scheme["units"][-1]} for unit in scheme["units"]]
+        result = rpc.certification.record_result(
+            application["id"], {"assessor_id": assessor["id"], "units": units})
+        certificate = result["certificate"]
+        outcome = "Kompeten" if certificate else "Belum Kompeten"
+        print(f"assessed   {member['full_name']:16} {outcome:15}"
+              f"{certificate['number'] if certificate else ''}")
+        if certificate:
+            certificates[certificate["number"]] = certificate
+    number, certificate = next(iter(certificates.items()))
+    verify_over_http(config, number, certificate["credential"])
+    return certificates
+
+
+def verify_over_http(config, number, credential):
+    """What a client, a bank or an investor does with a certificate number."""
+    from services.certification.signing import verify
+
+    address = str(config.get("WEB_SERVER_ADDRESS") or "0.0.0.0:8000").replace("0.0.0.0", "127.0.0.1")
+    with urllib.request.urlopen(f"http://{address}/certificates/{number}", timeout=10) as response:
+        view = json.loads(response.read())
+    with urllib.request.urlopen(f"http://{address}/.well-known/jwks.json", timeout=10) as response:
+        jwks = json.loads(response.read())["keys"]
+    claims = verify(credential, jwks)  # offline: only the published public keys
+    print(f"verified   {number} over HTTP: valid={view['valid']}, holder {view['holder_name']};")
+    print(f"           its credential's signature checks out offline against the JWKS "
+          f"({claims['certificate']['scheme_title']}, until {claims['certificate']['valid_until'][:10]})")
 
 
 if __name__ == "__main__":

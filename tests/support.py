@@ -61,6 +61,12 @@ class ServiceProcess:
                 self.process.wait()
         self.log_file.close()
 
+    def restart(self, **env_changes):
+        """Stop, then start again with some settings changed (as an operator would)."""
+        self.stop()
+        self.env = {**self.env, **env_changes}
+        return self.start()
+
     def log(self):
         return Path(self.log_path).read_text(errors="replace")
 

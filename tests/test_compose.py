@@ -459,3 +459,12 @@ def test_dockerignore_keeps_secrets_and_local_state_out_of_the_image():
     patterns = {line.strip() for line in DOCKERIGNORE.read_text().splitlines()}
     for pattern in (".git", ".venv", "var", ".env"):
         assert pattern in patterns, f".dockerignore does not exclude {pattern}"
+
+
+def test_certification_serves_public_http_and_keeps_its_key():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    certification = compose["services"]["certification"]
+    assert certification["environment"]["WEB_SERVER_ADDRESS"].endswith(":8000")
+    assert any(str(port).endswith(":8000") for port in certification["ports"])
+    assert any(volume.endswith(":/app/var") and volume.split(":")[0] in compose["volumes"]
+               for volume in certification["volumes"])

@@ -1,0 +1,117 @@
+"""The public HTTP endpoints, and offline verification with an independent JOSE library."""
+import base64
+import json
+import urllib.error
+import urllib.request
+
+import jwt
+import pytest
+
+from services.certification.signing import qr_svg
+from tests.certification.helpers import all_competent, make_member
+
+
+def get(base, path, method="GET"):
+    request = urllib.request.Request(base + path, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+@pytest.fixture
+def issued(crpc, scheme, assessor, assessment):
+    member = make_member(crpc)
+    application = crpc.certification.apply(
+        {"member_id": member["id"], "scheme_code": scheme["code"], "session_id": assessment["id"]})
+    result = crpc.certification.record_result(
+        application["id"], {"assessor_id": assessor["id"], "units": all_competent(scheme)})
+    return member, result["certificate"]
+
+
+@pytest.fixture
+def base(certification_service):
+    return certification_service.http_base
+
+
+def test_verify_over_http_is_the_public_view(base, crpc, issued):
+    member, certificate = issued
+    status, headers, body = get(base, f"/certificates/{certificate['number']}")
+    assert status == 200 and headers["Content-Type"].startswith("application/json")
+    view = json.loads(body)
+    assert view == crpc.certification.verify(certificate["number"])
+    assert view["valid"] is True and view["holder_name"] == member["full_name"]
+    for private in (member["email"], member["phone"], member["id"]):
+        assert private.encode() not in body
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'none'" in headers["Content-Security-Policy"]
+
+
+def test_unknown_and_malformed_numbers_are_json_errors(base):
+    status, headers, body = get(base, "/certificates/CRT-2026-0000-0000-0000")
+    assert status == 404 and json.loads(body)["error"] == "NotFound"
+    status, _, body = get(base, "/certificates/not-a-number")
+    assert status == 400 and "number" in json.loads(body)["fields"]
+    status, _, body = get(base, "/certificates/" + "A" * 5000)
+    assert status in (400, 414) and b"Traceback" not in body
+    status, _, body = get(base, "/certificates/CRT-2026-0000-0000-0000/credential")
+    assert status == 404 and json.loads(body)["error"] == "NotFound"
+    status, _, body = get(base, "/certificates/CRT-2026-0000-0000-0000/qr.svg")
+    assert status == 404
+
+
+def test_unknown_paths_and_other_methods_are_json_errors(base, issued):
+    status, headers, body = get(base, "/admin")
+    assert status == 404 and headers["Content-Type"].startswith("application/json")
+    assert json.loads(body)["error"] == "NotFound"
+    status, headers, body = get(base, f"/certificates/{issued[1]['number']}", method="POST")
+    assert status == 405 and json.loads(body)["error"] == "MethodNotAllowed"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_credential_verifies_offline_with_only_the_jwks(base, issued):
+    _, certificate = issued
+    status, _, token = get(base, f"/certificates/{certificate['number']}/credential")
+    assert status == 200
+    token = token.decode()
+    assert token == certificate["credential"]
+    status, _, jwks_body = get(base, "/.well-known/jwks.json")
+    jwks = json.loads(jwks_body)
+    assert all(k["kty"] == "OKP" and k["crv"] == "Ed25519" and "d" not in k for k in jwks["keys"])
+
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == "EdDSA"
+    [published] = [k for k in jwks["keys"] if k["kid"] == header["kid"]]
+    claims = jwt.decode(token, key=jwt.PyJWK(published).key, algorithms=["EdDSA"])
+    assert claims["sub"] == certificate["number"]
+    facts = claims["certificate"]
+    assert facts["holder_name"] == certificate["holder_name"]
+    assert facts["scheme_code"] == certificate["scheme_code"]
+    assert facts["valid_until"] == certificate["valid_until"]
+    assert "member_id" not in json.dumps(claims)
+
+
+def test_a_forged_credential_is_rejected(base, issued):
+    _, certificate = issued
+    token = certificate["credential"]
+    jwks = json.loads(get(base, "/.well-known/jwks.json")[2])
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["certificate"]["holder_name"] = "Someone Else"
+    forged_payload = base64.urlsafe_b64encode(
+        json.dumps(claims).encode()).decode().rstrip("=")
+    forged = f"{header}.{forged_payload}.{signature}"
+    key = jwt.PyJWK(next(k for k in jwks["keys"]
+                         if k["kid"] == jwt.get_unverified_header(token)["kid"])).key
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(forged, key=key, algorithms=["EdDSA"])
+
+
+def test_qr_code_of_the_verify_url(base, issued):
+    _, certificate = issued
+    status, headers, body = get(base, f"/certificates/{certificate['number']}/qr.svg")
+    assert status == 200 and headers["Content-Type"].startswith("image/svg+xml")
+    assert body.lstrip().startswith(b"<svg") or b"<svg" in body[:200]
+    verify_url = f"https://sertifikat.ekraf-kaltim.test/certificates/{certificate['number']}"
+    assert body.decode() == qr_svg(verify_url)  # the QR code of exactly that URL
