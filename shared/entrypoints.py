@@ -61,6 +61,9 @@ class ContractRpcConsumer(RpcConsumer):
             raise NotFound(f"no method {routing_key}") from None
 
 
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
 class ContractRpc(Rpc):
     rpc_consumer = ContractRpcConsumer()
 
@@ -69,6 +72,8 @@ class ContractRpc(Rpc):
         super().__init__(expected_exceptions=expected_exceptions, **kwargs)
 
     def handle_message(self, body, message):
+        if len(message.body or b"") > MAX_REQUEST_BYTES:
+            raise ValidationError.field("_request", f"Larger than {MAX_REQUEST_BYTES} bytes.")
         try:
             super().handle_message(body, message)
         except IncorrectSignature:

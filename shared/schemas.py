@@ -86,6 +86,23 @@ class Email(Text):
         return value
 
 
+class BoundedList(fields.List):
+    """A list whose length is checked before its items are: a million items is
+    refused at once instead of being validated one by one."""
+
+    def __init__(self, inner, *, min_length=0, max_length, **kwargs):
+        self.min_length, self.max_length = min_length, max_length
+        super().__init__(inner, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, list):
+            if len(value) > self.max_length:
+                raise ma.ValidationError(f"At most {self.max_length} items.")
+            if len(value) < self.min_length:
+                raise ma.ValidationError(f"At least {self.min_length} item(s).")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class UUIDString(fields.String):
     """A UUID, returned in its canonical lower-case string form."""
 

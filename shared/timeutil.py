@@ -5,6 +5,10 @@ from datetime import date, datetime, timezone
 from shared.errors import ValidationError
 
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
+
+
 def utcnow():
     """Now, in UTC, to the second: what is stored is exactly what is shown."""
     return datetime.now(timezone.utc).replace(microsecond=0)
@@ -39,9 +43,13 @@ def parse_iso_datetime(value, field):
     if not isinstance(value, str) or len(value) > 40:
         raise ValidationError.field(field, "Not a valid ISO 8601 datetime.")
     try:
-        return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        parsed = as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
     except (ValueError, OverflowError):  # overflow: e.g. year 1 at +14:00 is before year 1 UTC
         raise ValidationError.field(field, "Not a valid ISO 8601 datetime.") from None
+    if not EARLIEST <= parsed <= LATEST:
+        # Far outside any real use, and it keeps date arithmetic (+36 months) from overflowing.
+        raise ValidationError.field(field, "Must be between the years 1900 and 9000.")
+    return parsed
 
 
 def add_months(moment, months):

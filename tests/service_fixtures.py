@@ -79,8 +79,34 @@ def certification_service(base_config, make_database, members_service, certifica
         "CERTIFICATION_DB_URL": make_database("certification"),
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
         "PUBLIC_BASE_URL": "https://sertifikat.ekraf-kaltim.test",
+        "CERTIFICATE_EXPIRY_CHECK_SECONDS": "1",  # the daily timer, every second here
     }, probe="list_schemes")
     process.http_base = f"http://127.0.0.1:{port}"
+    yield process
+    process.stop()
+
+
+EVENT_MESSAGES = ["event_published", "event_cancelled", "registration_confirmed",
+                  "registration_waitlisted", "registration_promoted", "registration_cancelled",
+                  "attendance_recorded"]
+
+
+@pytest.fixture(scope="session")
+def event_messages(base_config):
+    """Every events message, as a subscriber of another team receives it."""
+    message_log = MessageLog()
+    container = ServiceContainer(subscriber_class(
+        "events", EVENT_MESSAGES, message_log, name="event_watcher"), base_config)
+    container.start()
+    yield message_log
+    container.stop()
+
+
+@pytest.fixture(scope="session")
+def events_service(base_config, make_database, members_service, event_messages,
+                   tmp_path_factory):
+    process = start_service(base_config, tmp_path_factory, "events",
+                            {"EVENTS_DB_URL": make_database("events")}, probe="list_events")
     yield process
     process.stop()
 
@@ -102,5 +128,12 @@ def rpc(base_config, members_service):
 @pytest.fixture(scope="session")
 def certification_db(certification_service):
     engine = sa.create_engine(certification_service.env["CERTIFICATION_DB_URL"])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def events_db(events_service):
+    engine = sa.create_engine(events_service.env["EVENTS_DB_URL"])
     yield engine
     engine.dispose()

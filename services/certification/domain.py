@@ -106,8 +106,11 @@ def check_assessor_is_impartial(assessor_member_id, applicant_member_id, assigne
 
 
 def blocks_new_application(certificate_status, valid_until, now):
-    """A valid certificate blocks a new application unless it expires within 180 days."""
-    return is_valid(certificate_status, valid_until, now) and \
+    """A certificate in force blocks a new application unless it expires within 180 days.
+
+    A suspended one blocks too: applying again must not sidestep a suspension.
+    """
+    return certificate_status in ("active", "suspended") and \
         valid_until - now > RECERTIFICATION_WINDOW
 
 

@@ -2,7 +2,7 @@
 certificates, the signing keys ever used, and this service's own view of members
 and of training attendance (kept from other services' messages)."""
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import UTCDateTime
 from shared.timeutil import iso
@@ -37,6 +37,16 @@ class Scheme(Base):
                 "requires_training": self.requires_training}
 
 
+class AssessorScheme(Base):
+    """A scheme an assessor may assess."""
+
+    __tablename__ = "assessor_schemes"
+
+    assessor_id: Mapped[str] = mapped_column(sa.ForeignKey("assessors.id"), primary_key=True)
+    scheme_code: Mapped[str] = mapped_column(sa.ForeignKey("schemes.code"), primary_key=True,
+                                             index=True)
+
+
 class Assessor(Base):
     """An assessor (asesor kompetensi) and the schemes they may assess."""
 
@@ -46,9 +56,14 @@ class Assessor(Base):
     full_name: Mapped[str] = mapped_column(sa.String(120))
     email: Mapped[str] = mapped_column(sa.String(254))
     registration_number: Mapped[str] = mapped_column(sa.String(60), unique=True)
-    scheme_codes = mapped_column(sa.JSON, nullable=False)
     member_id: Mapped[str | None] = mapped_column(sa.String(36))
     created_at = mapped_column(UTCDateTime, nullable=False)
+    schemes = relationship(AssessorScheme, lazy="selectin", order_by=AssessorScheme.scheme_code,
+                           cascade="all, delete-orphan")
+
+    @property
+    def scheme_codes(self):
+        return [link.scheme_code for link in self.schemes]
 
     def to_record(self):
         return {"id": self.id, "full_name": self.full_name, "email": self.email,

@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from services.certification import domain, schemas
 from services.certification.models import (
-    Application, AssessmentSession, Assessor, Certificate, MemberView, Scheme, SigningKey,
-    TrainingAttendance,
+    Application, AssessmentSession, Assessor, AssessorScheme, Certificate, MemberView, Scheme,
+    SigningKey, TrainingAttendance,
 )
 from shared.db import upsert_if_newer
 from shared.errors import Conflict, Forbidden, NotFound, ValidationError
@@ -89,17 +89,21 @@ def _known_scheme(session, code, field="scheme_code"):
 
 # -- assessors and sessions --------------------------------------------------------
 
-def register_assessor(session, data):
+def register_assessor(session, members, data):
     fields = load(register_assessor_schema, data)
-    unknown = [code for code in fields["scheme_codes"] if session.get(Scheme, code) is None]
+    scheme_codes = sorted(set(fields.pop("scheme_codes")))
+    unknown = [code for code in scheme_codes if session.get(Scheme, code) is None]
     if unknown:
         raise ValidationError.field("scheme_codes", f"Unknown schemes: {', '.join(unknown)}.")
-    fields["scheme_codes"] = sorted(set(fields["scheme_codes"]))
+    if fields["member_id"] is not None:
+        # Impartiality rests on this link: it must name a real member.
+        _current_member(session, members, fields["member_id"])
     taken = select(Assessor.id).where(
         Assessor.registration_number == fields["registration_number"])
     if session.scalars(taken).first() is not None:
         raise Conflict("an assessor with this registration number exists")
-    assessor = Assessor(id=str(uuid.uuid4()), created_at=utcnow_precise(), **fields)
+    assessor = Assessor(id=str(uuid.uuid4()), created_at=utcnow_precise(), **fields,
+                        schemes=[AssessorScheme(scheme_code=code) for code in scheme_codes])
     session.add(assessor)
     _flush_or_conflict(session, "an assessor with this registration number exists")
     return assessor.to_record()
@@ -115,16 +119,15 @@ def get_assessor(session, assessor_id):
 def list_assessors(session, filters):
     filters = load(assessor_filters_schema, filters, field_name="filters")
     query = select(Assessor)
-    page = paginate(session, query, [(Assessor.created_at, "datetime"), (Assessor.id, "uuid")],
+    if "scheme_code" in filters:
+        query = query.where(Assessor.schemes.any(AssessorScheme.scheme_code == filters["scheme_code"]))
+    return paginate(session, query, [(Assessor.created_at, "datetime"), (Assessor.id, "uuid")],
                     filters["limit"], filters["cursor"])
-    if "scheme_code" in filters:  # a JSON list: filtered here, pages may come out short
-        page["items"] = [a for a in page["items"] if filters["scheme_code"] in a["scheme_codes"]]
-    return page
 
 
 def schedule_session(session, data):
     fields = load(schedule_session_schema, data)
-    starts_at = parse_iso_datetime(fields["starts_at"], "starts_at")
+    starts_at = parse_iso_datetime(fields["starts_at"], "starts_at").replace(microsecond=0)
     if starts_at <= utcnow():
         raise ValidationError.field("starts_at", "Must be in the future.")
     scheme = _known_scheme(session, fields["scheme_code"])
@@ -181,8 +184,8 @@ def apply_member_record(session, record):
 
 def record_training_attendance(session, data):
     """A training that prepares for a scheme was attended (events' attendance_recorded)."""
-    if not data.get("scheme_code"):
-        return  # a training for no particular scheme
+    if data.get("kind") != "training" or not data.get("scheme_code"):
+        return  # only a training that prepares for a scheme counts
     key = (str(data["member_id"]), data["scheme_code"], str(data["event_id"]))
     if session.get(TrainingAttendance, key) is None:
         checked_in_at = data.get("checked_in_at")

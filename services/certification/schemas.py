@@ -6,7 +6,7 @@ from marshmallow import fields, validate
 
 from services.certification import domain
 from shared.schemas import (
-    Email, Limit, StrictBool, StrictInt, StrictSchema, Text, UUIDString,
+    BoundedList, Email, Limit, StrictBool, StrictInt, StrictSchema, Text, UUIDString,
 )
 from shared.subsectors import SUBSECTORS
 
@@ -34,24 +34,22 @@ class CreateSchemeSchema(StrictSchema):
     title = Text(min_length=2, max_length=200, required=True)
     subsector = fields.String(required=True, validate=validate.OneOf(list(SUBSECTORS)))
     skkni_ref = Text(min_length=2, max_length=200, required=True)
-    units = fields.List(fields.Nested(UnitSchema), required=True,
-                        validate=validate.Length(min=1, max=100))
+    units = BoundedList(fields.Nested(UnitSchema), min_length=1, max_length=100, required=True)
     validity_months = StrictInt(1, 120, load_default=domain.DEFAULT_VALIDITY_MONTHS)
     requires_training = StrictBool(load_default=False)
 
-    @ma.validates("units")
-    def units_are_distinct(self, units, **kwargs):
-        codes = [unit["code"] for unit in units]
+    @ma.validates_schema(skip_on_field_errors=True)
+    def units_are_distinct(self, data, **kwargs):
+        codes = [unit["code"] for unit in data["units"]]
         if len(set(codes)) != len(codes):
-            raise ma.ValidationError("Each unit code may appear once.")
+            raise ma.ValidationError("Each unit code may appear once.", "units")
 
 
 class RegisterAssessorSchema(StrictSchema):
     full_name = Text(min_length=2, max_length=120, required=True)
     email = Email(required=True)
     registration_number = Text(min_length=3, max_length=60, required=True)
-    scheme_codes = fields.List(SchemeCode(), required=True,
-                               validate=validate.Length(min=1, max=50))
+    scheme_codes = BoundedList(SchemeCode(), min_length=1, max_length=50, required=True)
     member_id = UUIDString(allow_none=True, load_default=None)
 
 
@@ -60,8 +58,7 @@ class ScheduleSessionSchema(StrictSchema):
     venue = Text(min_length=2, max_length=200, required=True)
     starts_at = Text(min_length=10, max_length=40, required=True)  # parsed by the operation
     capacity = StrictInt(1, 500, required=True)
-    assessor_ids = fields.List(UUIDString(), required=True,
-                               validate=validate.Length(min=1, max=20))
+    assessor_ids = BoundedList(UUIDString(), min_length=1, max_length=20, required=True)
 
 
 class SelfAssessmentClaim(StrictSchema):
@@ -73,8 +70,8 @@ class ApplySchema(StrictSchema):
     member_id = UUIDString(required=True)
     scheme_code = SchemeCode(required=True)
     session_id = UUIDString(required=True)
-    self_assessment = fields.List(fields.Nested(SelfAssessmentClaim), allow_none=True,
-                                  load_default=None, validate=validate.Length(max=100))
+    self_assessment = BoundedList(fields.Nested(SelfAssessmentClaim), max_length=100,
+                                  allow_none=True, load_default=None)
 
 
 class UnitResult(StrictSchema):
@@ -84,8 +81,7 @@ class UnitResult(StrictSchema):
 
 class RecordResultSchema(StrictSchema):
     assessor_id = UUIDString(required=True)
-    units = fields.List(fields.Nested(UnitResult), required=True,
-                        validate=validate.Length(min=1, max=100))
+    units = BoundedList(fields.Nested(UnitResult), min_length=1, max_length=100, required=True)
     notes = Text(max_length=2000, allow_none=True, load_default=None)
 
 

@@ -47,7 +47,7 @@ class CertificationService:
 
     @rpc
     def register_assessor(self, data):
-        return operations.register_assessor(self.db, data)
+        return operations.register_assessor(self.db, self.members, data)
 
     @rpc
     def get_assessor(self, assessor_id):

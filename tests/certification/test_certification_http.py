@@ -7,7 +7,9 @@ import urllib.request
 import jwt
 import pytest
 
-from services.certification.signing import qr_svg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.certification.signing import InvalidCredential, Signer, qr_svg, verify
 from tests.certification.helpers import all_competent, make_member
 
 
@@ -58,7 +60,7 @@ def test_unknown_and_malformed_numbers_are_json_errors(base):
     status, _, body = get(base, "/certificates/CRT-2026-0000-0000-0000/credential")
     assert status == 404 and json.loads(body)["error"] == "NotFound"
     status, _, body = get(base, "/certificates/CRT-2026-0000-0000-0000/qr.svg")
-    assert status == 404
+    assert status == 404 and json.loads(body)["error"] == "NotFound"
 
 
 def test_unknown_paths_and_other_methods_are_json_errors(base, issued):
@@ -102,10 +104,24 @@ def test_a_forged_credential_is_rejected(base, issued):
     forged_payload = base64.urlsafe_b64encode(
         json.dumps(claims).encode()).decode().rstrip("=")
     forged = f"{header}.{forged_payload}.{signature}"
-    key = jwt.PyJWK(next(k for k in jwks["keys"]
-                         if k["kid"] == jwt.get_unverified_header(token)["kid"])).key
+    kid = jwt.get_unverified_header(token)["kid"]
+    key = jwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == kid)).key
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(forged, key=key, algorithms=["EdDSA"])
+    # Signed by a key of the forger's own, claiming the service's kid:
+    impostor = Signer(Ed25519PrivateKey.generate())
+    impostor.kid = kid
+    forged_elsewhere = impostor.sign(claims)
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(forged_elsewhere, key=key, algorithms=["EdDSA"])
+    with pytest.raises(InvalidCredential):
+        verify(forged_elsewhere, jwks["keys"])
+    # Unsigned ("alg": "none"):
+    unsigned = jwt.encode(claims, key=None, algorithm="none")
+    with pytest.raises(jwt.InvalidAlgorithmError):
+        jwt.decode(unsigned, key=key, algorithms=["EdDSA"])
+    with pytest.raises(InvalidCredential):
+        verify(unsigned, jwks["keys"])
 
 
 def test_qr_code_of_the_verify_url(base, issued):

@@ -1,10 +1,12 @@
 """Every certification method through a real RPC client, against the real broker
 and database, with members running beside it and an outside subscriber listening."""
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import eventlet
 import pytest
+import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.certification.helpers import (
@@ -64,6 +66,9 @@ def test_scheme_codes_are_unique(crpc, scheme):
     ({"validity_months": 121}, "validity_months"), ({"validity_months": True}, "validity_months"),
     ({"requires_training": "yes"}, "requires_training"), ({"title": "x" * 100_000}, "title"),
     ({"owner": "me"}, "owner"), ({"skkni_ref": None}, "skkni_ref"),
+    ({"units": [{"title": "No code"}]}, "units"), ({"units": ["U1"]}, "units"),
+    ({"units": [{"code": 5, "title": "Numeric code"}]}, "units"),
+    ({"units": [{"code": "U", "title": "Unit"}] * 5_000}, "units"),
 ])
 def test_create_scheme_rejects_bad_input(crpc, change, field):
     data = {"code": f"DKV-{tag()}", "title": "Desainer", "subsector": "desain_komunikasi_visual",
@@ -72,6 +77,14 @@ def test_create_scheme_rejects_bad_input(crpc, change, field):
     assert names_field(errors, field), errors
     if "code" not in change:
         assert remote_error(crpc.certification.get_scheme, data["code"]).exc_type == "NotFound"
+
+
+def test_a_huge_list_is_refused_quickly(crpc):
+    started = time.monotonic()
+    validation_fields(crpc.certification.create_scheme, {
+        "code": f"DKV-{tag()}", "title": "Desainer", "subsector": "kuliner",
+        "skkni_ref": "SKKNI", "units": [{"code": "U", "title": "Unit"}] * 200_000})
+    assert time.monotonic() - started < 3
 
 
 def test_get_scheme_errors(crpc):
@@ -91,6 +104,25 @@ def test_register_assessor(crpc, scheme):
         "full_name": "Lain", "email": "lain@example.id",
         "registration_number": assessor["registration_number"], "scheme_codes": [scheme["code"]],
     }).exc_type == "Conflict"
+
+
+def test_assessors_can_be_read_and_listed_by_scheme(crpc, scheme):
+    first = make_assessor(crpc, [scheme["code"]])
+    second = make_assessor(crpc, [scheme["code"], make_scheme(crpc)["code"]])
+    make_assessor(crpc, [make_scheme(crpc)["code"]])  # another scheme only
+    assert crpc.certification.get_assessor(first["id"]) == first
+    page = crpc.certification.list_assessors({"scheme_code": scheme["code"], "limit": 1})
+    assert page["items"] == [first] and page["next_cursor"]
+    rest = crpc.certification.list_assessors(
+        {"scheme_code": scheme["code"], "cursor": page["next_cursor"]})
+    assert rest == {"items": [second], "next_cursor": None}
+    assert remote_error(crpc.certification.get_assessor, str(uuid.uuid4())).exc_type == "NotFound"
+
+
+def test_an_assessor_linked_to_a_member_must_name_a_real_member(crpc, scheme):
+    assert remote_error(crpc.certification.register_assessor, {
+        "full_name": "Asesor", "email": "a@example.id", "registration_number": f"R-{tag()}",
+        "scheme_codes": [scheme["code"]], "member_id": str(uuid.uuid4())}).exc_type == "NotFound"
 
 
 @pytest.mark.parametrize("change, field", [
@@ -123,6 +155,14 @@ def test_schedule_session_rejects_bad_input(crpc, scheme, assessor, change, fiel
     data = {"scheme_code": scheme["code"], "venue": "TUK Samarinda", "starts_at": in_days(3),
             "capacity": 5, "assessor_ids": [assessor["id"]], **change}
     assert names_field(validation_fields(crpc.certification.schedule_session, data), field)
+
+
+def test_sessions_are_listed_by_scheme_in_time_order(crpc, scheme, assessor):
+    later = make_session(crpc, scheme, [assessor], starts_at=in_days(30))
+    sooner = make_session(crpc, scheme, [assessor], starts_at=in_days(5))
+    listed = crpc.certification.list_sessions({"scheme_code": scheme["code"]})["items"]
+    assert [s["id"] for s in listed] == [sooner["id"], later["id"]]
+    assert parse_time(sooner["starts_at"]).microsecond == 0  # stored to the second
 
 
 def test_assessors_must_be_known_and_qualified(crpc, scheme, assessor):
@@ -198,7 +238,7 @@ def test_an_older_member_message_never_overwrites_a_newer_one(
 
 
 def test_a_scheme_that_needs_training_waits_for_attendance(
-        crpc, base_config, assessor, certificate_messages):
+        crpc, base_config, assessor, certification_db):
     scheme = make_scheme(crpc, requires_training=True)
     make_assessor(crpc, [scheme["code"]])
     assessment = make_session(crpc, scheme, [make_assessor(crpc, [scheme["code"]])])
@@ -209,11 +249,19 @@ def test_a_scheme_that_needs_training_waits_for_attendance(
     attendance = {"id": str(uuid.uuid4()), "event_id": str(uuid.uuid4()),
                   "member_id": member["id"], "status": "attended", "kind": "training",
                   "scheme_code": scheme["code"], "checked_in_at": in_days(-1)}
+    workshop = {**attendance, "kind": "workshop", "event_id": str(uuid.uuid4())}
+    publish_as(base_config, "events", "attendance_recorded", workshop)  # not a training
+    eventlet.sleep(1)
+    assert outcome_of(crpc.certification.apply, data) == "Forbidden"
     envelope = publish_as(base_config, "events", "attendance_recorded", attendance)
     publish_as(base_config, "events", "attendance_recorded", attendance, envelope=envelope)
     wait_until(lambda: outcome_of(crpc.certification.apply, data) == "ok", timeout=10)
     [application] = crpc.certification.list_applications({"member_id": member["id"]})["items"]
     assert application["status"] == "submitted"
+    with certification_db.connect() as connection:  # the duplicate was recognised and skipped
+        assert connection.execute(sa.text(
+            "SELECT count(*) FROM processed_messages WHERE event_id = :id"),
+            {"id": envelope["event_id"]}).scalar() == 1
 
 
 def test_apply_refusals(crpc, scheme, assessor, assessment):
@@ -477,6 +525,7 @@ def test_expiry_and_the_90_and_30_day_reminders_each_once(
         return (until + delta).isoformat()
 
     crpc.certification.expire_due(at(-timedelta(days=100)))
+    eventlet.sleep(0.5)
     assert certificate_messages.of_type("certificate_expiring", number=number) == []
     assert crpc.certification.expire_due(at(-timedelta(days=89)))["expiring_90"] >= 1
     crpc.certification.expire_due(at(-timedelta(days=60)))       # nothing new
@@ -496,6 +545,44 @@ def test_expiry_and_the_90_and_30_day_reminders_each_once(
     assert remote_error(crpc.certification.suspend_certificate, number, "x").exc_type == "Conflict"
 
 
+def test_the_daily_timer_sends_reminders_by_itself(
+        crpc, scheme, assessor, assessment, certification_db, certificate_messages):
+    _, _, certificate = certify(crpc, scheme, assessor, assessment)
+    with certification_db.begin() as connection:
+        connection.execute(sa.text("UPDATE certificates SET valid_until = :t WHERE number = :n"),
+                           {"t": datetime.now(timezone.utc) + timedelta(days=80),
+                            "n": certificate["number"]})
+    [reminder] = certificate_messages.wait_for("certificate_expiring",
+                                               number=certificate["number"], timeout=10)
+    assert reminder["data"]["reminder"] == 90 and reminder["data"]["days_left"] == 80
+
+
+def test_a_suspended_certificate_still_blocks_a_new_application(
+        crpc, scheme, assessor, assessment):
+    member, _, certificate = certify(crpc, scheme, assessor, assessment)
+    crpc.certification.suspend_certificate(certificate["number"], "Audit")
+    assert remote_error(crpc.certification.apply, {
+        "member_id": member["id"], "scheme_code": scheme["code"],
+        "session_id": assessment["id"]}).exc_type == "Conflict"
+
+
+def test_a_new_name_reaches_new_certificates(crpc, scheme, assessor, assessment, certification_db):
+    import sqlalchemy as sa
+
+    member = make_member(crpc)
+    crpc.members.update_profile(member["id"], {"full_name": "Siti Rahmawati, S.Ds."})
+
+    def view_name():
+        with certification_db.connect() as connection:
+            return connection.execute(sa.text(
+                "SELECT full_name FROM member_views WHERE member_id = :id"),
+                {"id": member["id"]}).scalar()
+
+    wait_until(lambda: view_name() == "Siti Rahmawati, S.Ds.")
+    _, _, certificate = certify(crpc, scheme, assessor, assessment, member=member)
+    assert certificate["holder_name"] == "Siti Rahmawati, S.Ds."
+
+
 def test_expire_due_rejects_a_bad_time(crpc):
-    for bad in ("later", 5, "9999-12-31T23:59:59-10:00"):
+    for bad in ("later", 5, "9999-12-31T23:59:59-10:00", "9999-11-01T00:00:00+00:00"):
         assert names_field(validation_fields(crpc.certification.expire_due, bad), "now")

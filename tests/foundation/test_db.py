@@ -1,14 +1,20 @@
 """Sessions and migrations against the real PostgreSQL."""
+import importlib
 import time
+from pathlib import Path
 
 import eventlet
+import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.members.service import MembersService
 from shared.db import make_engine
 from shared.migrations import upgrade_to_head, version_table
+from shared.tables import foundation_metadata
 from tests.foundation import ledger_service
 
 
@@ -45,3 +51,20 @@ def test_instances_starting_at_once_migrate_one_after_the_other(fresh_db_url):
             "processed_messages"} <= tables
     for engine in engines:
         engine.dispose()
+
+
+@pytest.mark.parametrize("service", ["members", "certification"])
+def test_each_services_migrations_build_exactly_its_models(service, fresh_db_url):
+    """A model changed without a migration (or the reverse) fails here, not in production."""
+    models = importlib.import_module(f"services.{service}.models")
+    expected = sa.MetaData()
+    for table in [*models.Base.metadata.tables.values(), *foundation_metadata.tables.values()]:
+        table.to_metadata(expected)
+    engine = make_engine(fresh_db_url)
+    upgrade_to_head(engine, service, Path(models.__file__).parent / "migrations")
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), expected)
+    engine.dispose()
+    differences = [d for d in differences
+                   if not (d[0] == "remove_table" and d[1].name == version_table(service))]
+    assert differences == []

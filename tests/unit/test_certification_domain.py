@@ -109,4 +109,5 @@ def test_a_valid_certificate_blocks_a_new_application_unless_within_180_days():
     assert domain.blocks_new_application("active", NOW + timedelta(days=181), NOW)
     assert not domain.blocks_new_application("active", NOW + timedelta(days=180), NOW)
     assert not domain.blocks_new_application("revoked", NOW + timedelta(days=900), NOW)
+    assert domain.blocks_new_application("suspended", NOW + timedelta(days=900), NOW)
     assert not domain.blocks_new_application("active", NOW - timedelta(days=1), NOW)
