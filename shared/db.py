@@ -174,3 +174,12 @@ def upsert_if_newer(session, table, key_columns, values, version_column):
         where=table.c[version_column] <= statement.excluded[version_column],
     )
     session.execute(statement)
+
+
+def is_unique_violation(error):
+    """Whether an IntegrityError is a broken uniqueness rule (a Conflict for the caller),
+    rather than a NOT NULL or foreign-key failure (a bug)."""
+    code = getattr(getattr(error, "orig", None), "pgcode", None)
+    if code is not None:
+        return code == "23505"
+    return "UNIQUE constraint failed" in str(getattr(error, "orig", error))

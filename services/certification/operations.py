@@ -14,7 +14,7 @@ from services.certification.models import (
     Application, AssessmentSession, Assessor, AssessorScheme, Certificate, MemberView, Scheme,
     SigningKey, TrainingAttendance,
 )
-from shared.db import upsert_if_newer
+from shared.db import is_unique_violation, upsert_if_newer
 from shared.errors import Conflict, Forbidden, NotFound, ValidationError
 from shared.pagination import paginate
 from shared.schemas import load, parse_uuid
@@ -34,10 +34,13 @@ assessor_filters_schema = schemas.AssessorFilters()
 
 
 def _flush_or_conflict(session, message):
+    """Flush; a broken uniqueness rule (a lost race) is a Conflict, anything else a bug."""
     try:
         with session.begin_nested():
             session.flush()
-    except IntegrityError:
+    except IntegrityError as error:
+        if not is_unique_violation(error):
+            raise
         raise Conflict(message) from None
 
 

@@ -13,6 +13,7 @@ from services.members.models import Member, MemberNumberSequence
 from services.members.schemas import (
     list_filters_schema, reason_schema, register_schema, update_profile_schema,
 )
+from shared.db import is_unique_violation
 from shared.errors import Conflict, NotFound, ValidationError
 from shared.pagination import paginate
 from shared.schemas import load, parse_uuid
@@ -46,7 +47,9 @@ def _flush_unique(session):
     try:
         with session.begin_nested():
             session.flush()
-    except IntegrityError:
+    except IntegrityError as error:
+        if not is_unique_violation(error):
+            raise
         raise Conflict("a member with this email is already registered") from None
 
 

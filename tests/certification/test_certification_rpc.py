@@ -550,8 +550,8 @@ def test_the_daily_timer_sends_reminders_by_itself(
     _, _, certificate = certify(crpc, scheme, assessor, assessment)
     with certification_db.begin() as connection:
         connection.execute(sa.text("UPDATE certificates SET valid_until = :t WHERE number = :n"),
-                           {"t": datetime.now(timezone.utc) + timedelta(days=80),
-                            "n": certificate["number"]})
+                           {"t": datetime.now(timezone.utc).replace(microsecond=0)
+                            + timedelta(days=80), "n": certificate["number"]})
     [reminder] = certificate_messages.wait_for("certificate_expiring",
                                                number=certificate["number"], timeout=10)
     assert reminder["data"]["reminder"] == 90 and reminder["data"]["days_left"] == 80

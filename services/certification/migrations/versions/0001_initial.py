@@ -24,6 +24,7 @@ def upgrade():
     sa.Column('full_name', sa.String(length=120), nullable=False),
     sa.Column('email', sa.String(length=254), nullable=False),
     sa.Column('registration_number', sa.String(length=60), nullable=False),
+    sa.Column('scheme_codes', sa.JSON(), nullable=False),
     sa.Column('member_id', sa.String(length=36), nullable=True),
     sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
@@ -64,14 +65,6 @@ def upgrade():
     sa.Column('attended_at', UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('member_id', 'scheme_code', 'event_id')
     )
-    op.create_table('assessor_schemes',
-    sa.Column('assessor_id', sa.String(length=36), nullable=False),
-    sa.Column('scheme_code', sa.String(length=40), nullable=False),
-    sa.ForeignKeyConstraint(['assessor_id'], ['assessors.id'], ),
-    sa.ForeignKeyConstraint(['scheme_code'], ['schemes.code'], ),
-    sa.PrimaryKeyConstraint('assessor_id', 'scheme_code')
-    )
-    op.create_index(op.f('ix_assessor_schemes_scheme_code'), 'assessor_schemes', ['scheme_code'], unique=False)
     op.create_table('assessment_sessions',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('scheme_code', sa.String(length=40), nullable=False),
@@ -133,8 +126,6 @@ def upgrade():
 
 
 def downgrade():
-    op.drop_index(op.f('ix_assessor_schemes_scheme_code'), table_name='assessor_schemes')
-    op.drop_table('assessor_schemes')
     op.drop_table('processed_messages')
     op.drop_table('outbox_messages')
     op.drop_index(op.f('ix_certificates_valid_until'), table_name='certificates')
