@@ -29,18 +29,23 @@ def _dump_key(kind, value):
     return iso(value) if kind == "datetime" else value
 
 
-def paginate(session, query, keys, limit, cursor, to_record=lambda row: row.to_record()):
+def paginate(session, query, keys, limit, cursor, to_record=lambda row: row.to_record(),
+             newest_first=False):
     """One page of ``query`` (a ``select`` of one model) ordered by ``keys``.
 
     ``keys``: ``[(column, kind), ...]`` with kind ``"datetime"``, ``"uuid"`` or
     ``"str"``; together they must be unique (end with the primary key).
+    ``newest_first`` orders them descending.
     """
     columns = [column for column, _ in keys]
     after = decode_cursor(cursor, len(keys))
     if after is not None:
         values = [_load_key(kind, value) for (_, kind), value in zip(keys, after)]
-        query = query.where(tuple_(*columns) > tuple_(*values))
-    rows = session.scalars(query.order_by(*columns).limit(limit + 1)).all()
+        beyond = tuple_(*columns) < tuple_(*values) if newest_first \
+            else tuple_(*columns) > tuple_(*values)
+        query = query.where(beyond)
+    order = [column.desc() for column in columns] if newest_first else columns
+    rows = session.scalars(query.order_by(*order).limit(limit + 1)).all()
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:

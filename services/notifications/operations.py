@@ -1,0 +1,206 @@
+"""The notifications use cases: keep the directory, turn messages into
+notifications and deliveries, answer the RPC methods. Sending is in ``delivery.py``."""
+import uuid
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from services.notifications import domain, schemas
+from services.notifications.models import Contact, Delivery, Notification, Preference
+from shared.db import is_postgres, upsert_if_newer
+from shared.errors import NotFound, ValidationError
+from shared.pagination import paginate
+from shared.schemas import load, parse_uuid
+from shared.timeutil import parse_iso_datetime, utcnow, utcnow_precise
+
+BATCH_SIZE = 500
+DEFAULT_PREFERENCES = {"email": True, "sms": True, "announcements": True}
+
+inbox_filters_schema = schemas.InboxFilters()
+mark_read_schema = schemas.MarkRead()
+preferences_schema = schemas.PreferencesSchema()
+delivery_filters_schema = schemas.DeliveryFilters()
+
+
+# -- the directory ---------------------------------------------------------------
+
+def apply_member_record(session, record):
+    """Keep a member's contact details from a members message; newer wins."""
+    upsert_if_newer(session, Contact.__table__, ["member_id"], {
+        "member_id": str(record["id"]),
+        "full_name": record["full_name"],
+        "email": record.get("email"),
+        "phone": record.get("phone"),
+        "locale": record.get("locale") or domain.DEFAULT_LOCALE,
+        "status": record["status"],
+        "subsector": record["subsector"],
+        "city": record["city"],
+        "city_key": record["city"].casefold(),
+        "source_updated_at": parse_iso_datetime(record["updated_at"], "updated_at"),
+    }, "source_updated_at")
+
+
+def _contacts(session, members, member_ids):
+    """The contacts of these members; one not heard of yet is asked of members."""
+    found = {contact.member_id: contact for contact in session.scalars(
+        select(Contact).where(Contact.member_id.in_(member_ids)))}
+    for member_id in member_ids:
+        if member_id not in found:
+            try:
+                apply_member_record(session, members.get(member_id))
+            except NotFound:
+                continue  # a member that does not exist (any more): nobody to tell
+            found[member_id] = session.get(Contact, member_id, populate_existing=True)
+    return [found[member_id] for member_id in member_ids if member_id in found]
+
+
+def _preferences(session, member_ids):
+    stored = {p.member_id: p.to_record() for p in session.scalars(
+        select(Preference).where(Preference.member_id.in_(member_ids)))}
+    return {member_id: stored.get(member_id, {"member_id": member_id, **DEFAULT_PREFERENCES})
+            for member_id in member_ids}
+
+
+# -- turning a message into notifications and deliveries --------------------------
+
+def _insert_ignoring_duplicates(session, model, rows):
+    """Insert rows in batches; a row already there (a redelivery) is skipped."""
+    insert = pg_insert if is_postgres(session.get_bind()) else sqlite_insert
+    for start in range(0, len(rows), BATCH_SIZE):
+        batch = rows[start:start + BATCH_SIZE]
+        if batch:
+            session.execute(insert(model).values(batch).on_conflict_do_nothing())
+
+
+def _rows_for(envelope, source, contacts, preferences, sms_enabled):
+    """The in-app notification and the deliveries for each contact."""
+    now, due = utcnow_precise(), utcnow()
+    notifications, deliveries = [], []
+    for contact in contacts:
+        locale = contact.locale if contact.locale in domain.locales() else domain.DEFAULT_LOCALE
+        values = domain.template_values(envelope["data"], contact.full_name, locale)
+        subject, body = domain.render(
+            domain.template_text(source, envelope["event_type"], locale), values)
+        notifications.append({
+            "id": str(uuid.uuid4()), "member_id": contact.member_id,
+            "event_type": envelope["event_type"], "source_event_id": envelope["event_id"],
+            "subject": subject, "body": body, "created_at": now, "read_at": None})
+        for channel in domain.channels_for(preferences[contact.member_id], bool(contact.email),
+                                           bool(contact.phone), sms_enabled):
+            in_app = channel == "in_app"
+            deliveries.append({
+                "id": str(uuid.uuid4()), "member_id": contact.member_id, "channel": channel,
+                "event_type": envelope["event_type"], "source_event_id": envelope["event_id"],
+                "status": "sent" if in_app else "pending", "attempts": 1 if in_app else 0,
+                "last_error": None,
+                "recipient": {"email": contact.email, "sms": contact.phone}.get(channel),
+                "locale": locale, "subject": subject, "body": body, "created_at": now,
+                "sent_at": now if in_app else None, "next_attempt_at": None if in_app else due,
+                "locked_until": None})
+    return notifications, deliveries
+
+
+def notify(session, members, envelope, source, sms_enabled):
+    """Everything one message means for the members it concerns; returns how many."""
+    member_ids = domain.recipients(source, envelope["event_type"], envelope["data"])
+    if member_ids is None:
+        return announce(session, envelope, source, sms_enabled)
+    contacts = _contacts(session, members, member_ids)
+    notifications, deliveries = _rows_for(envelope, source, contacts,
+                                          _preferences(session, member_ids), sms_enabled)
+    _insert_ignoring_duplicates(session, Notification, notifications)
+    _insert_ignoring_duplicates(session, Delivery, deliveries)
+    return len(notifications)
+
+
+def announce(session, envelope, source, sms_enabled):
+    """A new event, to every active member of its city and subsectors who wants
+    announcements: read and written in batches, however many members that is."""
+    event = envelope["data"]
+    query = (select(Contact, Preference.announcements)
+             .outerjoin(Preference, Preference.member_id == Contact.member_id)
+             .where(Contact.status == "active",
+                    Contact.city_key == (event.get("city") or "").casefold())
+             .order_by(Contact.member_id))
+    if event.get("subsectors"):
+        query = query.where(Contact.subsector.in_(event["subsectors"]))
+    total, after = 0, ""
+    while True:
+        rows = session.execute(query.where(Contact.member_id > after).limit(BATCH_SIZE)).all()
+        if not rows:
+            return total
+        after = rows[-1][0].member_id
+        audience = [contact for contact, wants in rows if domain.wants_announcement(
+            contact.status, contact.city, contact.subsector, wants is not False, event)]
+        notifications, deliveries = _rows_for(
+            envelope, source, audience,
+            _preferences(session, [contact.member_id for contact in audience]), sms_enabled)
+        _insert_ignoring_duplicates(session, Notification, notifications)
+        _insert_ignoring_duplicates(session, Delivery, deliveries)
+        total += len(notifications)
+
+
+# -- RPC ----------------------------------------------------------------------------
+
+def list_inbox(session, member_id, filters):
+    member_id = parse_uuid(member_id, "member_id")
+    filters = load(inbox_filters_schema, filters, field_name="filters")
+    query = select(Notification).where(Notification.member_id == member_id)
+    if filters["unread_only"]:
+        query = query.where(Notification.read_at.is_(None))
+    return paginate(session, query, [(Notification.created_at, "datetime"),
+                                     (Notification.id, "uuid")],
+                    filters["limit"], filters["cursor"], newest_first=True)
+
+
+def mark_read(session, member_id, notification_ids):
+    member_id = parse_uuid(member_id, "member_id")
+    ids = load(mark_read_schema, {"notification_ids": notification_ids})["notification_ids"]
+    if not ids:
+        return 0
+    return session.execute(
+        update(Notification)
+        .where(Notification.member_id == member_id, Notification.id.in_(ids),
+               Notification.read_at.is_(None))
+        .values(read_at=utcnow())).rowcount
+
+
+def get_preferences(session, member_id):
+    member_id = parse_uuid(member_id, "member_id")
+    return _preferences(session, [member_id])[member_id]
+
+
+def set_preferences(session, member_id, data):
+    member_id = parse_uuid(member_id, "member_id")
+    choices = load(preferences_schema, data, partial=True)
+    if not choices:
+        raise ValidationError.field("data", "Give at least one of email, sms, announcements.")
+    preference = session.get(Preference, member_id, with_for_update=True)
+    if preference is None:
+        preference = Preference(member_id=member_id, **DEFAULT_PREFERENCES)
+        session.add(preference)
+    for name, value in choices.items():
+        setattr(preference, name, value)
+    session.flush()
+    return preference.to_record()
+
+
+def list_deliveries(session, filters):
+    filters = load(delivery_filters_schema, filters, field_name="filters")
+    query = select(Delivery)
+    for name in ("member_id", "status", "channel", "event_type"):
+        if name in filters:
+            query = query.where(getattr(Delivery, name) == filters[name])
+    return paginate(session, query, [(Delivery.created_at, "datetime"), (Delivery.id, "uuid")],
+                    filters["limit"], filters["cursor"])
+
+
+def delivery_counts(session):
+    """``{channel: {status: n}}``, for operators."""
+    counts = {}
+    for channel, status, count in session.execute(
+            select(Delivery.channel, Delivery.status, func.count())
+            .group_by(Delivery.channel, Delivery.status)):
+        counts.setdefault(channel, {})[status] = count
+    return counts

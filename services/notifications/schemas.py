@@ -1,0 +1,32 @@
+"""What the notifications RPC methods accept."""
+from marshmallow import fields, validate
+
+from services.notifications import domain
+from shared.schemas import BoundedList, Limit, StrictBool, StrictSchema, UUIDString
+
+
+class InboxFilters(StrictSchema):
+    unread_only = StrictBool(load_default=False)
+    limit = Limit()
+    cursor = fields.String(allow_none=True, load_default=None)
+
+
+class MarkRead(StrictSchema):
+    notification_ids = BoundedList(UUIDString(), max_length=500, required=True)
+
+
+class PreferencesSchema(StrictSchema):
+    """Loaded with ``partial=True``: only the choices given change."""
+
+    email = StrictBool(required=True)
+    sms = StrictBool(required=True)
+    announcements = StrictBool(required=True)
+
+
+class DeliveryFilters(StrictSchema):
+    member_id = UUIDString()
+    status = fields.String(validate=validate.OneOf(domain.DELIVERY_STATUSES))
+    channel = fields.String(validate=validate.OneOf(domain.CHANNELS))
+    event_type = fields.String(validate=validate.Length(min=1, max=100))
+    limit = Limit()
+    cursor = fields.String(allow_none=True, load_default=None)

@@ -1,0 +1,81 @@
+"""The notifications service: tells members what happened, in their language,
+in-app, by email and by SMS, exactly once per message, member and channel.
+
+Entrypoints only. The messages it reacts to are the templates in ``templates/``:
+one handler is made for each (see ``domain.catalog``); adding a template file for
+a new message type adds the subscription, with no code.
+"""
+from pathlib import Path
+
+from services.notifications import domain, operations
+from services.notifications.delivery import DeliveryWorker
+from shared.db import Database
+from shared.entrypoints import rpc
+from shared.handlers import event_handler
+from shared.rpc import TimedRpcProxy
+
+MEMBER_EVENTS = ("member_registered", "member_activated", "member_updated", "member_suspended",
+                 "member_reinstated", "member_renewed", "member_lapsed")
+
+
+class NotificationsService:
+    name = "notifications"
+
+    db = Database(migrations_dir=Path(__file__).parent / "migrations")
+    deliveries = DeliveryWorker()
+    members = TimedRpcProxy("members")
+
+    @rpc
+    def list_inbox(self, member_id, filters=None):
+        return operations.list_inbox(self.db, member_id, filters)
+
+    @rpc
+    def mark_read(self, member_id, notification_ids):
+        return operations.mark_read(self.db, member_id, notification_ids)
+
+    @rpc
+    def get_preferences(self, member_id):
+        return operations.get_preferences(self.db, member_id)
+
+    @rpc
+    def set_preferences(self, member_id, data):
+        return operations.set_preferences(self.db, member_id, data)
+
+    @rpc
+    def list_deliveries(self, filters=None):
+        return operations.list_deliveries(self.db, filters)
+
+    @rpc
+    def delivery_counts(self):
+        return operations.delivery_counts(self.db)
+
+
+def _handler_for(source, event_type):
+    """A handler telling the members a message concerns (and, for members' own
+    messages, first updating the directory from the record it carries)."""
+
+    def handle(self, event):
+        if source == "members":
+            operations.apply_member_record(self.db, event["data"])
+        operations.notify(self.db, self.members, event, source, self.deliveries.sms_enabled)
+
+    handle.__name__ = f"on_{source}_{event_type}"
+    return event_handler(source, event_type)(handle)
+
+
+def _directory_handler(event_type):
+    """For members' messages with nothing to tell: only the directory changes."""
+
+    def handle(self, event):
+        operations.apply_member_record(self.db, event["data"])
+
+    handle.__name__ = f"on_members_{event_type}"
+    return event_handler("members", event_type)(handle)
+
+
+_catalog = domain.catalog()
+for _source, _event_type in _catalog:
+    setattr(NotificationsService, f"on_{_source}_{_event_type}", _handler_for(_source, _event_type))
+for _event_type in MEMBER_EVENTS:
+    if ("members", _event_type) not in _catalog:
+        setattr(NotificationsService, f"on_members_{_event_type}", _directory_handler(_event_type))
