@@ -8,7 +8,9 @@ import sqlalchemy as sa
 from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.support import MessageLog, ServiceProcess, subscriber_class, wait_for_rpc
+from tests.support import (
+    FakeSmsGateway, MessageLog, ServiceProcess, SmtpServer, subscriber_class, wait_for_rpc,
+)
 
 MEMBER_EVENTS = ["member_registered", "member_activated", "member_updated", "member_suspended",
                  "member_reinstated", "member_renewed", "member_lapsed"]
@@ -135,5 +137,42 @@ def certification_db(certification_service):
 @pytest.fixture(scope="session")
 def events_db(events_service):
     engine = sa.create_engine(events_service.env["EVENTS_DB_URL"])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def smtp_server(tmp_path_factory):
+    server = SmtpServer(tmp_path_factory.mktemp("maildir"), free_port())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sms_gateway():
+    gateway = FakeSmsGateway()
+    yield gateway
+    gateway.stop()
+
+
+@pytest.fixture(scope="session")
+def notifications_service(base_config, make_database, members_service, smtp_server, sms_gateway,
+                          tmp_path_factory):
+    process = start_service(base_config, tmp_path_factory, "notifications", {
+        "NOTIFICATIONS_DB_URL": make_database("notifications"),
+        "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_server.port),
+        "SMTP_FROM": "EKRAF Kaltim <noreply@ekraf-kaltim.test>",
+        "SMS_WEBHOOK_URL": sms_gateway.url,
+        "NOTIFY_RETRY_DELAYS_SECONDS": "0.2,0.4,0.8",  # fast, but the same schedule logic
+        "NOTIFY_POLL_SECONDS": "0.2",
+        "NOTIFY_SEND_TIMEOUT_SECONDS": "3",
+    }, probe="delivery_counts")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def notifications_db(notifications_service):
+    engine = sa.create_engine(notifications_service.env["NOTIFICATIONS_DB_URL"])
     yield engine
     engine.dispose()

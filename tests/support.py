@@ -236,3 +236,68 @@ def outcome_of(call, *args):
         return error.exc_type
     except ContractError as error:
         return type(error).__name__
+
+
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) in its own process, keeping mail in a Maildir."""
+
+    def __init__(self, folder, port):
+        # A path that does not exist yet: the server creates the Maildir there.
+        self.maildir, self.port = folder / "Maildir", port
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
+             "-c", "aiosmtpd.handlers.Mailbox", str(self.maildir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self._answers, timeout=15, message="the SMTP server")
+
+    def _answers(self):
+        try:
+            eventlet.connect(("127.0.0.1", self.port)).close()
+            return True
+        except OSError:
+            return False
+
+    def messages(self, to=None):
+        import mailbox
+
+        if not (self.maildir / "cur").exists():
+            return []
+        found = list(mailbox.Maildir(str(self.maildir), create=False))
+        return [m for m in found if to is None or to in m["To"]]
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+
+
+class FakeSmsGateway:
+    """An HTTP server standing in for the SMS gateway: it records each request and
+    answers 503 to the first ``failures[phone]`` requests for a phone number."""
+
+    def __init__(self):
+        from eventlet import wsgi
+
+        self.requests, self.failures, self.answered = [], {}, {}
+        self.listener = eventlet.listen(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/sms"
+        self.server = eventlet.spawn(wsgi.server, self.listener, self.app,
+                                     log_output=False, log=open(os.devnull, "w"))
+
+    def app(self, environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        payload = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        self.requests.append(payload)
+        phone = payload.get("to")
+        self.answered[phone] = self.answered.get(phone, 0) + 1
+        if self.answered[phone] <= self.failures.get(phone, 0):
+            start_response("503 Service Unavailable", [("Content-Type", "application/json")])
+            return [b'{"error": "busy"}']
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b'{"status": "queued"}']
+
+    def sent_to(self, phone):
+        return [r for r in self.requests if r.get("to") == phone]
+
+    def stop(self):
+        self.server.kill()
+        self.listener.close()

@@ -48,8 +48,8 @@ class EmailSender:
         message["Subject"] = delivery.subject
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(idstring=delivery.id.replace("-", ""))
-        message["Content-Language"] = delivery.locale
         message.set_content(delivery.body)
+        message["Content-Language"] = delivery.locale  # after set_content, which resets Content-*
         return message
 
     def send(self, delivery):

@@ -1,0 +1,336 @@
+"""The notifications service against the real broker and database, a real SMTP
+server (aiosmtpd) and a local stand-in for the SMS gateway."""
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import eventlet
+import pytest
+import sqlalchemy as sa
+from nameko.standalone.events import event_dispatcher
+
+from shared.envelope import make_envelope
+from tests.support import (
+    drain_queue, names_field, remote_error, validation_fields, wait_until,
+)
+
+
+@pytest.fixture(scope="session")
+def nrpc(rpc, notifications_service):
+    return rpc
+
+
+_phones = iter(range(10_000_000, 99_999_999, 7919))
+
+
+def new_member(nrpc, activate=True, **overrides):
+    data = {"full_name": f"Anggota {uuid.uuid4().hex[:6]}",
+            "email": f"anggota.{uuid.uuid4().hex[:10]}@example.id",
+            "phone": f"0812{next(_phones)}", "city": "Balikpapan", "subsector": "kuliner"}
+    data.update(overrides)
+    member = nrpc.members.register(data)
+    return nrpc.members.activate(member["id"]) if activate else member
+
+
+def inbox(nrpc, member_id, **filters):
+    return nrpc.notifications.list_inbox(member_id, filters or None)["items"]
+
+
+def wait_for_inbox(nrpc, member_id, event_type, count=1, timeout=15):
+    return wait_until(
+        lambda: len(found := [n for n in inbox(nrpc, member_id, limit=200)
+                              if n["event_type"] == event_type]) >= count and found,
+        timeout=timeout, message=f"{count} {event_type} in the inbox")
+
+
+def deliveries(nrpc, member_id, **filters):
+    return nrpc.notifications.list_deliveries({"member_id": member_id, "limit": 200,
+                                               **filters})["items"]
+
+
+def publish(config, source, event_type, data, times=1):
+    envelope = make_envelope(source, event_type, data)
+    dispatch = event_dispatcher(config)
+    for _ in range(times):
+        dispatch(source, event_type, envelope)
+    return envelope
+
+
+def certificate_data(member, number=None):
+    number = number or f"CRT-2026-{uuid.uuid4().hex[:4].upper()}-AAAA-BBBB"
+    return {"number": number, "member_id": member["id"], "holder_name": member["full_name"],
+            "scheme_code": "DKV-MUDA", "scheme_title": "Desainer Grafis Muda",
+            "status": "active", "issued_at": "2026-11-28T03:00:00+00:00",
+            "valid_until": "2029-11-28T03:00:00+00:00",
+            "verify_url": f"https://sertifikat.ekraf-kaltim.test/certificates/{number}"}
+
+
+# -- the member's own messages, every channel, each language ------------------------
+
+def test_activation_reaches_inbox_email_and_sms_in_bahasa_indonesia(
+        nrpc, smtp_server, sms_gateway):
+    member = new_member(nrpc)
+    [activated] = wait_for_inbox(nrpc, member["id"], "member_activated")
+    assert activated["subject"] == f"Keanggotaan Anda aktif: {member['member_number']}"
+    assert member["member_number"] in activated["body"] and activated["read_at"] is None
+    assert set(activated) == {"id", "member_id", "event_type", "subject", "body", "created_at",
+                              "read_at"}
+    [mail] = wait_until(lambda: [m for m in smtp_server.messages(to=member["email"])
+                                 if "aktif" in m["Subject"]])
+    assert mail["Subject"] == activated["subject"]
+    assert mail["From"] == "EKRAF Kaltim <noreply@ekraf-kaltim.test>"
+    assert mail["Content-Language"] == "id"
+    assert member["member_number"] in mail.get_payload(decode=True).decode()
+    wait_until(lambda: any(member["member_number"] in r["message"]
+                           for r in sms_gateway.sent_to(member["phone"])))
+    sent = wait_until(lambda: [d for d in deliveries(nrpc, member["id"],
+                                                     event_type="member_activated")
+                               if d["status"] == "sent"] if len(deliveries(
+                                   nrpc, member["id"], event_type="member_activated",
+                                   status="sent")) == 3 else None)
+    assert {d["channel"] for d in sent} == {"in_app", "email", "sms"}
+    assert set(sent[0]) == {"id", "member_id", "channel", "event_type", "status", "attempts",
+                            "last_error", "created_at", "sent_at"}
+
+
+def test_english_for_members_who_chose_it(nrpc, smtp_server):
+    member = new_member(nrpc, locale="en")
+    [activated] = wait_for_inbox(nrpc, member["id"], "member_activated")
+    assert activated["subject"] == f"Your membership is active: {member['member_number']}"
+    [mail] = wait_until(lambda: [m for m in smtp_server.messages(to=member["email"])
+                                 if "active" in m["Subject"]])
+    assert mail["Content-Language"] == "en"
+    assert "Valid until" in mail.get_payload(decode=True).decode()
+
+
+def test_a_certificate_notice_carries_its_number_and_verify_link(nrpc, base_config, smtp_server):
+    member = new_member(nrpc)
+    data = certificate_data(member)
+    publish(base_config, "certification", "certificate_issued", data)
+    [notice] = wait_for_inbox(nrpc, member["id"], "certificate_issued")
+    assert data["number"] in notice["subject"]
+    assert data["verify_url"] in notice["body"]
+    [mail] = wait_until(lambda: [m for m in smtp_server.messages(to=member["email"])
+                                 if data["number"] in m["Subject"]])
+    assert data["verify_url"] in mail.get_payload(decode=True).decode()
+
+
+# -- exactly once, preferences ----------------------------------------------------------
+
+def test_the_same_message_three_times_gives_one_notification_per_channel(
+        nrpc, base_config, smtp_server, sms_gateway):
+    member = new_member(nrpc)
+    data = certificate_data(member)
+    publish(base_config, "certification", "certificate_issued", data, times=3)
+    wait_for_inbox(nrpc, member["id"], "certificate_issued")
+    wait_until(lambda: len(deliveries(nrpc, member["id"], event_type="certificate_issued",
+                                      status="sent")) == 3)
+    eventlet.sleep(1.5)  # time for the two copies to be handled, and anything doubled to be sent
+    assert len([n for n in inbox(nrpc, member["id"])
+                if n["event_type"] == "certificate_issued"]) == 1
+    assert sorted(d["channel"] for d in deliveries(
+        nrpc, member["id"], event_type="certificate_issued")) == ["email", "in_app", "sms"]
+    assert len([m for m in smtp_server.messages(to=member["email"])
+                if data["number"] in m["Subject"]]) == 1
+    assert len([r for r in sms_gateway.sent_to(member["phone"])
+                if data["number"] in r["message"]]) == 1
+
+
+def test_opting_out_of_email_stops_email_but_not_the_inbox(nrpc, base_config, smtp_server):
+    member = new_member(nrpc)
+    assert nrpc.notifications.get_preferences(member["id"]) == {
+        "member_id": member["id"], "email": True, "sms": True, "announcements": True}
+    assert nrpc.notifications.set_preferences(member["id"], {"email": False}) == {
+        "member_id": member["id"], "email": False, "sms": True, "announcements": True}
+    data = certificate_data(member)
+    publish(base_config, "certification", "certificate_issued", data)
+    wait_for_inbox(nrpc, member["id"], "certificate_issued")
+    eventlet.sleep(1)
+    channels = {d["channel"] for d in deliveries(nrpc, member["id"],
+                                                 event_type="certificate_issued")}
+    assert channels == {"in_app", "sms"}
+    assert not [m for m in smtp_server.messages(to=member["email"])
+                if data["number"] in m["Subject"]]
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"email": "no"}, "email"), ({"sms": 1}, "sms"), ({"push": True}, "push"),
+    ({}, "data"), ("all", "data"),
+])
+def test_set_preferences_rejects_bad_input(nrpc, data, field):
+    member_id = str(uuid.uuid4())
+    assert names_field(validation_fields(nrpc.notifications.set_preferences, member_id, data),
+                       field)
+    assert nrpc.notifications.get_preferences(member_id)["email"] is True
+
+
+# -- failures: retries with backoff, then failed ------------------------------------------
+
+def new_phone():
+    local = f"0812{next(_phones)}"
+    return local, "+62" + local[1:]
+
+
+def test_an_sms_gateway_that_fails_then_succeeds(nrpc, sms_gateway, smtp_server):
+    phone, e164 = new_phone()
+    sms_gateway.failures[e164] = 2
+    member = new_member(nrpc, activate=False, phone=phone)
+    [sms] = wait_until(lambda: [d for d in deliveries(nrpc, member["id"], channel="sms",
+                                                      event_type="member_registered")
+                                if d["status"] == "sent"], timeout=15)
+    assert sms["attempts"] == 3 and "503" in sms["last_error"]
+    assert len(sms_gateway.sent_to(e164)) == 3
+    # Email was not held up by the failing gateway.
+    [email] = deliveries(nrpc, member["id"], channel="email", event_type="member_registered")
+    assert email["attempts"] == 1 and email["status"] == "sent"
+
+
+def test_a_send_that_keeps_failing_ends_failed_with_its_reason(nrpc, sms_gateway):
+    phone, e164 = new_phone()
+    sms_gateway.failures[e164] = 99
+    member = new_member(nrpc, phone=phone)
+    [sms] = wait_until(lambda: [d for d in deliveries(nrpc, member["id"], channel="sms",
+                                                      event_type="member_activated")
+                                if d["status"] == "failed"], timeout=15)
+    assert sms["attempts"] == 4  # one try, then one after each of the 3 delays
+    assert "503" in sms["last_error"] and sms["sent_at"] is None
+    failed = nrpc.notifications.list_deliveries({"status": "failed", "channel": "sms",
+                                                 "limit": 200})["items"]
+    assert sms["id"] in {d["id"] for d in failed}
+    wait_until(lambda: len(deliveries(nrpc, member["id"], channel="sms", status="failed")) == 2)
+    eventlet.sleep(1.5)
+    assert len(sms_gateway.sent_to(e164)) == 8  # 4 for each of its two messages, no more
+
+
+# -- audiences --------------------------------------------------------------------------------
+
+def test_an_announcement_reaches_exactly_the_members_it_should(nrpc, base_config):
+    city = f"Kota {uuid.uuid4().hex[:6]}"
+    fan = new_member(nrpc, city=city, subsector="kuliner")
+    other_field = new_member(nrpc, city=city, subsector="musik")
+    other_city = new_member(nrpc, city="Samarinda", subsector="kuliner")
+    pending = new_member(nrpc, activate=False, city=city, subsector="kuliner")
+    not_interested = new_member(nrpc, city=city.upper(), subsector="kuliner")
+    nrpc.notifications.set_preferences(not_interested["id"], {"announcements": False})
+    suspended = new_member(nrpc, city=city, subsector="kuliner")
+    nrpc.members.suspend(suspended["id"], "audit")
+    for member in (fan, other_field, other_city, pending, not_interested):
+        wait_for_inbox(nrpc, member["id"], "member_registered")
+    wait_until(lambda: nrpc.notifications.list_inbox(suspended["id"])["items"][0]["event_type"]
+               == "member_suspended")
+
+    event = {"id": str(uuid.uuid4()), "title": "Dialog Publik Ekonomi Kreatif", "kind":
+             "public_dialog", "description": "Teras Ibu Kota Nusantara", "venue": "Dome",
+             "city": city.lower(), "starts_at": "2026-12-20T02:00:00+00:00",
+             "subsectors": ["kuliner"], "status": "published"}
+    publish(base_config, "events", "event_published", event)
+    [notice] = wait_for_inbox(nrpc, fan["id"], "event_published")
+    assert event["title"] in notice["body"] and event["city"] in notice["subject"]
+    eventlet.sleep(1)
+    for member in (other_field, other_city, pending, not_interested, suspended):
+        assert not [n for n in inbox(nrpc, member["id"]) if n["event_type"] == "event_published"]
+
+    for_all = {**event, "id": str(uuid.uuid4()), "subsectors": []}
+    publish(base_config, "events", "event_published", for_all)
+    wait_for_inbox(nrpc, other_field["id"], "event_published")
+    wait_for_inbox(nrpc, fan["id"], "event_published", count=2)
+
+
+def test_a_cancelled_event_reaches_everyone_registered(nrpc, base_config):
+    members = [new_member(nrpc) for _ in range(3)]
+    bystander = new_member(nrpc)
+    publish(base_config, "events", "event_cancelled", {
+        "id": str(uuid.uuid4()), "title": "Pelatihan Fotografi Produk", "kind": "training",
+        "venue": "BSCC", "city": "Balikpapan", "starts_at": "2026-12-20T02:00:00+00:00",
+        "member_ids": [m["id"] for m in members], "reason": "Cuaca buruk"})
+    for member in members:
+        [notice] = wait_for_inbox(nrpc, member["id"], "event_cancelled")
+        assert "Cuaca buruk" in notice["body"]
+    eventlet.sleep(0.5)
+    assert not [n for n in inbox(nrpc, bystander["id"]) if n["event_type"] == "event_cancelled"]
+
+
+def test_an_announcement_to_five_thousand_members_is_written_in_batches(
+        nrpc, base_config, notifications_db):
+    city = f"Kota Besar {uuid.uuid4().hex[:6]}"
+    now = datetime.now(timezone.utc)
+    contacts = [{"member_id": str(uuid.uuid4()), "full_name": f"Anggota {i}", "email": None,
+                 "phone": None, "locale": "id", "status": "active", "subsector": "kriya",
+                 "city": city, "city_key": city.casefold(), "source_updated_at": now}
+                for i in range(5000)]
+    with notifications_db.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO contacts (member_id, full_name, email, phone, locale, status, subsector,"
+            " city, city_key, source_updated_at) VALUES (:member_id, :full_name, :email, :phone,"
+            " :locale, :status, :subsector, :city, :city_key, :source_updated_at)"), contacts)
+    publish(base_config, "events", "event_published", {
+        "id": str(uuid.uuid4()), "title": "Pameran Kriya Kaltim", "kind": "exhibition",
+        "venue": "Plaza Balikpapan", "city": city, "starts_at": "2026-12-20T02:00:00+00:00",
+        "subsectors": [], "status": "published", "description": ""})
+
+    def written():
+        with notifications_db.connect() as connection:
+            return connection.execute(sa.text(
+                "SELECT count(*) FROM notifications n JOIN contacts c USING (member_id) "
+                "WHERE c.city = :city"), {"city": city}).scalar()
+
+    wait_until(lambda: written() == 5000, timeout=60, interval=0.5)
+
+
+def test_a_malformed_message_is_parked_with_the_reason(nrpc, base_config):
+    event_dispatcher(base_config)("certification", "certificate_issued",
+                                  {"event_type": "certificate_issued", "data": {}})
+    parked = wait_until(lambda: drain_queue(base_config["AMQP_URI"], "notifications.dead-letter"),
+                        timeout=15)
+    [(body, headers)] = parked
+    assert "event_id" in headers["x-ekraf-error"] and headers["x-ekraf-attempts"] == 1
+    assert json.loads(body)["data"] == {}
+
+
+# -- the RPC methods ------------------------------------------------------------------------------
+
+def test_inbox_newest_first_unread_and_mark_read(nrpc):
+    member = new_member(nrpc)
+    nrpc.members.suspend(member["id"], "audit")
+    nrpc.members.reinstate(member["id"])
+    wait_for_inbox(nrpc, member["id"], "member_suspended")
+    items = inbox(nrpc, member["id"])
+    assert [n["event_type"] for n in items] == [
+        "member_suspended", "member_activated", "member_registered"]
+    first = nrpc.notifications.list_inbox(member["id"], {"limit": 1})
+    second = nrpc.notifications.list_inbox(member["id"], {"limit": 2,
+                                                          "cursor": first["next_cursor"]})
+    assert [n["id"] for n in first["items"] + second["items"]] == [n["id"] for n in items]
+
+    ids = [items[0]["id"], items[1]["id"]]
+    assert nrpc.notifications.mark_read(member["id"], ids) == 2
+    assert nrpc.notifications.mark_read(member["id"], ids) == 0  # already read
+    other = new_member(nrpc)
+    assert nrpc.notifications.mark_read(other["id"], [items[2]["id"]]) == 0  # not theirs
+    unread = inbox(nrpc, member["id"], unread_only=True)
+    assert [n["id"] for n in unread] == [items[2]["id"]]
+    assert all(n["read_at"] for n in inbox(nrpc, member["id"]) if n["id"] in ids)
+
+
+def test_rpc_methods_reject_bad_input(nrpc):
+    member_id = str(uuid.uuid4())
+    assert names_field(validation_fields(nrpc.notifications.list_inbox, "x"), "member_id")
+    assert names_field(validation_fields(nrpc.notifications.list_inbox, member_id,
+                                         {"unread_only": "yes"}), "unread_only")
+    assert names_field(validation_fields(nrpc.notifications.list_inbox, member_id,
+                                         {"sort": "old"}), "sort")
+    assert names_field(validation_fields(nrpc.notifications.mark_read, member_id, ["nope"]),
+                       "notification_ids")
+    assert names_field(validation_fields(nrpc.notifications.mark_read, member_id, "all"),
+                       "notification_ids")
+    for filters, field in (({"channel": "fax"}, "channel"), ({"status": "lost"}, "status"),
+                           ({"member_id": "x"}, "member_id"), ({"limit": 0}, "limit"),
+                           ({"cursor": "zz"}, "cursor")):
+        assert names_field(validation_fields(nrpc.notifications.list_deliveries, filters), field)
+    assert nrpc.notifications.list_inbox(member_id)["items"] == []
+    assert nrpc.notifications.mark_read(member_id, []) == 0
+
+
+def test_no_personal_data_reaches_the_services_log(notifications_service):
+    log = notifications_service.log()
+    assert "@example.id" not in log and "+62812" not in log
