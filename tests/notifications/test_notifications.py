@@ -216,8 +216,7 @@ def test_an_announcement_reaches_exactly_the_members_it_should(nrpc, base_config
     nrpc.members.suspend(suspended["id"], "audit")
     for member in (fan, other_field, other_city, pending, not_interested):
         wait_for_inbox(nrpc, member["id"], "member_registered")
-    wait_until(lambda: nrpc.notifications.list_inbox(suspended["id"])["items"][0]["event_type"]
-               == "member_suspended")
+    wait_for_inbox(nrpc, suspended["id"], "member_suspended")
 
     event = {"id": str(uuid.uuid4()), "title": "Dialog Publik Ekonomi Kreatif", "kind":
              "public_dialog", "description": "Teras Ibu Kota Nusantara", "venue": "Dome",
