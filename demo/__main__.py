@@ -4,8 +4,9 @@ Creative entrepreneurs from Balikpapan and Samarinda register, are activated and
 get member numbers; the association lists and counts them. Then competence
 testing: a scheme, an assessor, a session at a TUK in Balikpapan; members apply,
 are assessed, and the competent ones get signed certificates that anyone can
-verify over HTTP and check offline against the published keys. A subscriber of
-another team sees every message. Run it against running services:
+verify over HTTP and check offline against the published keys. Members hear of
+all this in their inbox (and by email). A subscriber of another team sees every
+message. Run it against running services:
 
     python -m demo [--wait SECONDS]
 """
@@ -69,6 +70,7 @@ def wait_for_services(config, seconds):
             with ClusterRpcProxy(config, timeout=3) as rpc:
                 rpc.members.list_subsectors()
                 rpc.certification.list_schemes({"limit": 1})
+                rpc.notifications.delivery_counts()
             return
         except Exception:
             if eventlet.hubs.get_hub().clock() > deadline:
@@ -113,6 +115,7 @@ def main():
             print(f"stats: total {stats['total']}, by status {stats['by_status']}")
             print(f"       by city {stats['by_city']}")
             certificates = certify(rpc, config, tag, registered[:3])
+            show_inbox(rpc, registered[0])
 
         expected = len(PEOPLE) + 4 + len(certificates)
         ids = {m["id"] for m in registered} | set(certificates)
@@ -175,6 +178,27 @@ def certify(rpc, config, tag, members):
     number, certificate = next(iter(certificates.items()))
     verify_over_http(config, number, certificate["credential"])
     return certificates
+
+
+def show_inbox(rpc, member):
+    """What the first member sees in the app: one notice per thing that happened."""
+    expected = {"member_registered", "member_activated", "application_submitted",
+                "assessment_completed", "certificate_issued"}
+    deadline = eventlet.hubs.get_hub().clock() + 15
+    while True:
+        items = rpc.notifications.list_inbox(member["id"])["items"]
+        if {n["event_type"] for n in items} >= expected or \
+                eventlet.hubs.get_hub().clock() > deadline:
+            break
+        eventlet.sleep(0.3)
+    print(f"inbox of {member['full_name']} (newest first):")
+    for notification in items:
+        print(f"  - {notification['subject']}")
+    emails = rpc.notifications.list_deliveries({"member_id": member["id"], "channel": "email"})
+    sent = sum(1 for d in emails["items"] if d["status"] == "sent")
+    print(f"  ({sent} of {len(emails['items'])} emails sent so far; see var/mail or the mail catcher)")
+    if not {n["event_type"] for n in items} >= expected:
+        raise SystemExit("DEMO FAILED: notifications missing from the inbox")
 
 
 def verify_over_http(config, number, credential):

@@ -7,6 +7,7 @@ Each service runs as ``nameko run --config config.yml services.<name>.service``
 with its log lines prefixed by its name. A service whose ``<NAME>_DB_URL`` is
 unset gets a PostgreSQL database of its own (``ekraf_<name>``) on the local
 server when one answers (``PG_ADMIN_URL``), else the SQLite file under var/.
+Unless ``SMTP_HOST`` is set, a local mail catcher keeps sent emails in var/mail.
 """
 import argparse
 import os
@@ -19,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ["members", "certification"]  # events and notifications join as they are built
+SERVICES = ["members", "certification", "notifications"]  # events joins when it is built
 DEFAULT_PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_AMQP_URI = "amqp://guest:guest@localhost:5672/"
 
@@ -88,6 +89,18 @@ def start_service(name, env):
     return process
 
 
+def start_mail_catcher(env):
+    """A local SMTP server keeping every email in var/mail (a Maildir) to look at."""
+    port = env.setdefault("SMTP_PORT", "1025")
+    env["SMTP_HOST"] = "127.0.0.1"
+    maildir = REPO_ROOT / "var" / "mail"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
+         "-c", "aiosmtpd.handlers.Mailbox", str(maildir)], cwd=REPO_ROOT, env=env)
+    say(f"mail catcher on 127.0.0.1:{port}: sent emails land in var/mail/new")
+    return process
+
+
 def stop_all(processes):
     for process in processes:
         if process.poll() is None:
@@ -111,7 +124,8 @@ def main():
         return 2
     prepare_databases(env)
 
-    processes = [start_service(name, env) for name in SERVICES]
+    processes = [start_mail_catcher(env)] if "SMTP_HOST" not in os.environ else []
+    processes += [start_service(name, env) for name in SERVICES]
     interrupted = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: interrupted.set())
     try:
