@@ -272,12 +272,13 @@ class SmtpServer:
 
 class FakeSmsGateway:
     """An HTTP server standing in for the SMS gateway: it records each request and
-    answers 503 to the first ``failures[phone]`` requests for a phone number."""
+    answers 503 to the first ``failures[phone]`` requests for a phone number, after
+    ``delays[phone]`` seconds (a slow gateway)."""
 
     def __init__(self):
         from eventlet import wsgi
 
-        self.requests, self.failures, self.answered = [], {}, {}
+        self.requests, self.failures, self.answered, self.delays = [], {}, {}, {}
         self.listener = eventlet.listen(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/sms"
         self.server = eventlet.spawn(wsgi.server, self.listener, self.app,
@@ -288,6 +289,7 @@ class FakeSmsGateway:
         payload = json.loads(environ["wsgi.input"].read(length) or b"{}")
         self.requests.append(payload)
         phone = payload.get("to")
+        eventlet.sleep(self.delays.get(phone, 0))
         self.answered[phone] = self.answered.get(phone, 0) + 1
         if self.answered[phone] <= self.failures.get(phone, 0):
             start_response("503 Service Unavailable", [("Content-Type", "application/json")])

@@ -185,6 +185,31 @@ def test_an_sms_gateway_that_fails_then_succeeds(nrpc, sms_gateway, smtp_server)
     assert email["attempts"] == 1 and email["status"] == "sent"
 
 
+def test_a_hanging_sms_gateway_holds_up_neither_email_nor_other_members(nrpc, sms_gateway):
+    phone, e164 = new_phone()
+    sms_gateway.delays[e164] = 30  # far past the 3 s send timeout used here
+    slow = new_member(nrpc, activate=False, phone=phone)
+    others = [new_member(nrpc, activate=False) for _ in range(3)]
+    for member in [slow, *others]:
+        [email] = wait_until(lambda: deliveries(nrpc, member["id"], channel="email",
+                                                status="sent"), timeout=5)
+        assert email["attempts"] == 1
+    for member in others:
+        wait_until(lambda: deliveries(nrpc, member["id"], channel="sms", status="sent"),
+                   timeout=5)
+    [sms] = wait_until(lambda: [d for d in deliveries(nrpc, slow["id"], channel="sms")
+                                if d["last_error"]], timeout=10)
+    assert "timed out" in sms["last_error"] and sms["status"] == "pending"
+    sms_gateway.delays[e164] = 0
+
+
+def test_delivery_counts_for_operators(nrpc):
+    member = new_member(nrpc)
+    wait_until(lambda: deliveries(nrpc, member["id"], channel="email", status="sent"))
+    counts = nrpc.notifications.delivery_counts()
+    assert counts["in_app"]["sent"] >= 2 and counts["email"]["sent"] >= 1
+
+
 def test_a_send_that_keeps_failing_ends_failed_with_its_reason(nrpc, sms_gateway):
     phone, e164 = new_phone()
     sms_gateway.failures[e164] = 99

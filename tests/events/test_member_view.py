@@ -1,0 +1,94 @@
+"""What events learns from the members messages changes who may register: a
+suspension, a change of subsector, late and repeated messages. When its view
+would refuse a member, events asks members before refusing."""
+from datetime import datetime, timedelta
+
+import eventlet
+import sqlalchemy as sa
+
+from tests.events.helpers import make_event, make_member, publish_as
+from tests.support import remote_error, wait_until
+
+
+def view_of(events_db, member_id):
+    """``(status, subsector)`` as events knows the member, or None."""
+    with events_db.connect() as connection:
+        row = connection.execute(
+            sa.text("SELECT status, subsector FROM member_views WHERE member_id = :id"),
+            {"id": member_id}).first()
+    return tuple(row) if row else None
+
+
+def later(record, minutes):
+    return (datetime.fromisoformat(record["updated_at"]) + timedelta(minutes=minutes)).isoformat()
+
+
+def test_a_suspension_closes_members_only_events_until_reinstatement(
+        erpc, base_config, events_db, member_messages):
+    member = make_member(erpc)
+    event = make_event(erpc, members_only=True)
+    erpc.members.suspend(member["id"], "Iuran tahunan belum dibayar")
+    wait_until(lambda: view_of(events_db, member["id"]) == ("suspended", "kuliner"))
+    assert remote_error(erpc.events.register, event["id"], member["id"]).exc_type == "Forbidden"
+
+    erpc.members.reinstate(member["id"])
+    wait_until(lambda: view_of(events_db, member["id"]) == ("active", "kuliner"))
+    # The suspension again, late and twice: it must change nothing.
+    [suspension] = member_messages.wait_for("member_suspended", id=member["id"])
+    for _ in range(2):
+        publish_as(base_config, "members", "member_suspended", suspension["data"],
+                   envelope=suspension)
+    eventlet.sleep(1)
+    assert view_of(events_db, member["id"]) == ("active", "kuliner")
+    assert erpc.events.register(event["id"], member["id"])["status"] == "confirmed"
+
+
+def test_a_subsector_change_moves_the_member_between_events(erpc, base_config, events_db):
+    member = make_member(erpc, subsector="kuliner")
+    for_cooks = make_event(erpc, subsectors=["kuliner"])
+    for_musicians = make_event(erpc, subsectors=["musik"])
+    for_photographers = make_event(erpc, subsectors=["fotografi"])
+    wait_until(lambda: view_of(events_db, member["id"]) == ("active", "kuliner"))
+
+    # members.update_profile cannot change a subsector; these stand for a future
+    # members that can: each newer than the last, the first delivered twice.
+    to_music = publish_as(base_config, "members", "member_updated", {
+        **member, "subsector": "musik", "updated_at": later(member, 1),
+        "changed_fields": ["subsector"]})
+    publish_as(base_config, "members", "member_updated", to_music["data"], envelope=to_music)
+    wait_until(lambda: view_of(events_db, member["id"]) == ("active", "musik"))
+    publish_as(base_config, "members", "member_updated", {
+        **member, "subsector": "fotografi", "updated_at": later(member, 2),
+        "changed_fields": ["subsector"]})
+    wait_until(lambda: view_of(events_db, member["id"]) == ("active", "fotografi"))
+    publish_as(base_config, "members", "member_updated", to_music["data"], envelope=to_music)
+    eventlet.sleep(1)
+    assert view_of(events_db, member["id"]) == ("active", "fotografi")
+
+    # members still says kuliner, but that answer is older than the view: refused.
+    for event in (for_cooks, for_musicians):
+        assert remote_error(erpc.events.register, event["id"], member["id"]).exc_type == "Forbidden"
+    assert erpc.events.register(for_photographers["id"], member["id"])["status"] == "confirmed"
+
+
+def test_a_view_that_would_refuse_is_checked_with_members_first(erpc, events_db):
+    member = make_member(erpc)
+    event = make_event(erpc, members_only=True)
+    wait_until(lambda: view_of(events_db, member["id"]) == ("active", "kuliner"))
+    with events_db.begin() as connection:  # as if the activation had not arrived yet
+        connection.execute(sa.text("UPDATE member_views SET status = 'pending', "
+                                   "source_updated_at = source_updated_at - interval '1 minute' "
+                                   "WHERE member_id = :id"), {"id": member["id"]})
+    assert erpc.events.register(event["id"], member["id"])["status"] == "confirmed"
+    assert view_of(events_db, member["id"]) == ("active", "kuliner")
+
+
+def test_a_member_events_has_not_heard_of_is_asked_for(erpc, events_db):
+    member = make_member(erpc)
+    event = make_event(erpc)
+    wait_until(lambda: view_of(events_db, member["id"]) == ("active", "kuliner"))  # all arrived
+    with events_db.begin() as connection:  # as if no members message had arrived
+        connection.execute(sa.text("DELETE FROM member_views WHERE member_id = :id"),
+                           {"id": member["id"]})
+    assert erpc.events.register(event["id"], member["id"])["status"] == "confirmed"
+    assert view_of(events_db, member["id"]) == ("active", "kuliner")
