@@ -1,7 +1,9 @@
 """The demo: what a client that knows only the contract can do with the platform.
 
 Creative entrepreneurs from Balikpapan and Samarinda register, are activated and
-get member numbers; the association lists and counts them. Then competence
+get member numbers; the association lists and counts them. The city and the
+association hold a public dialog in Balikpapan ("Teras Ibu Kota Nusantara"), with a
+waitlist, and a training that prepares for a certification scheme. Then competence
 testing: a scheme, an assessor, a session at a TUK in Balikpapan; members apply,
 are assessed, and the competent ones get signed certificates that anyone can
 verify over HTTP and check offline against the published keys. Members hear of
@@ -62,6 +64,10 @@ class DemoSubscriber:
     def on_certificate_issued(self, payload):
         seen_messages.append(payload)
 
+    @event_handler("events", "attendance_recorded", **temporary)
+    def on_attendance_recorded(self, payload):
+        seen_messages.append(payload)
+
 
 def wait_for_services(config, seconds):
     deadline = eventlet.hubs.get_hub().clock() + seconds
@@ -71,6 +77,7 @@ def wait_for_services(config, seconds):
                 rpc.members.list_subsectors()
                 rpc.certification.list_schemes({"limit": 1})
                 rpc.notifications.delivery_counts()
+                rpc.events.list_events({"limit": 1})
             return
         except Exception:
             if eventlet.hubs.get_hub().clock() > deadline:
@@ -114,14 +121,18 @@ def main():
             stats = rpc.members.stats()
             print(f"stats: total {stats['total']}, by status {stats['by_status']}")
             print(f"       by city {stats['by_city']}")
-            certificates = certify(rpc, config, tag, registered[:3])
+            scheme = create_scheme(rpc, tag)
+            hold_events(rpc, registered, scheme["code"])
+            certificates = certify(rpc, config, scheme, tag, registered[:3])
             show_inbox(rpc, registered[0])
 
-        expected = len(PEOPLE) + 4 + len(certificates)
+        expected = len(PEOPLE) + 4 + len(certificates) + 3  # 3 attendances at the training
         ids = {m["id"] for m in registered} | set(certificates)
 
         def mine():
-            return [m for m in seen_messages if m["data"].get("id", m["data"].get("number")) in ids]
+            return [m for m in seen_messages
+                    if (m["data"].get("member_id") if m["event_type"] == "attendance_recorded"
+                        else m["data"].get("id", m["data"].get("number"))) in ids]
 
         deadline = eventlet.hubs.get_hub().clock() + 15
         while eventlet.hubs.get_hub().clock() < deadline and len(mine()) < expected:
@@ -138,8 +149,7 @@ def main():
         subscriber.stop()
 
 
-def certify(rpc, config, tag, members):
-    """Uji kompetensi: scheme, assessor, session, applications, results, certificates."""
+def create_scheme(rpc, tag):
     scheme = rpc.certification.create_scheme({
         "code": f"DKV-MUDA-{tag.upper()}",
         "title": "Desainer Grafis Muda",
@@ -148,9 +158,51 @@ def certify(rpc, config, tag, members):
         "units": [{"code": "J.74DKV00.001.1", "title": "Menerapkan prinsip desain"},
                   {"code": "J.74DKV00.005.1", "title": "Membuat tata letak"},
                   {"code": "J.74DKV00.011.1", "title": "Menyiapkan berkas siap cetak"}],
+        "requires_training": True,
     })
     print(f"scheme {scheme['code']}: {scheme['title']} ({len(scheme['units'])} units, "
-          f"valid {scheme['validity_months']} months)")
+          f"valid {scheme['validity_months']} months, training required first)")
+    return scheme
+
+
+def in_days(days, hour_utc=1):
+    moment = datetime.now(timezone.utc) + timedelta(days=days)
+    return moment.replace(hour=hour_utc, minute=0, second=0, microsecond=0).isoformat()
+
+
+def hold_events(rpc, members, scheme_code):
+    """A public dialog with the city, with a waitlist; and a training for the scheme."""
+    dialog = rpc.events.create_event({
+        "title": "Dialog Publik: Balikpapan, Teras Ibu Kota Nusantara",
+        "kind": "public_dialog", "venue": "Balikpapan Sport and Convention Center",
+        "city": "Balikpapan", "starts_at": in_days(7), "ends_at": in_days(7, 4),
+        "capacity": 3, "members_only": False,
+        "description": "Ekonomi kreatif bersama Pemerintah Kota Balikpapan"})
+    rpc.events.publish_event(dialog["id"])
+    for member in members:
+        place = rpc.events.register(dialog["id"], member["id"])
+        where = "seat" if place["status"] == "confirmed" else f"waitlist #{place['position']}"
+        print(f"dialog     {member['full_name']:16} {where}")
+    promoted = rpc.events.cancel_registration(dialog["id"], members[0]["id"])
+    seated = rpc.events.list_registrations(dialog["id"], {"status": "confirmed"})["items"]
+    print(f"dialog     {members[0]['full_name']} cancels ({promoted['status']}); "
+          f"{len(seated)} seats taken, waitlist moves up")
+    training = rpc.events.create_event({
+        "title": "Pelatihan Desain Grafis untuk UMKM", "kind": "training",
+        "venue": "Rumah Kreatif Balikpapan", "city": "Balikpapan",
+        "starts_at": in_days(3), "ends_at": in_days(3, 8), "capacity": 20,
+        "scheme_code": scheme_code})
+    rpc.events.publish_event(training["id"])
+    for member in members[:3]:
+        rpc.events.register(training["id"], member["id"])
+        rpc.events.check_in(training["id"], member["id"])
+    event = rpc.events.get_event(training["id"])
+    print(f"training   {event['title']}: {event['confirmed_count']} attended "
+          f"(prepares for {scheme_code})")
+
+
+def certify(rpc, config, scheme, tag, members):
+    """Uji kompetensi: assessor, session, applications, results, certificates."""
     assessor = rpc.certification.register_assessor({
         "full_name": "Hendra Wijaya", "email": f"hendra+{tag}@lsp.example.id",
         "registration_number": f"MET.000.{tag.upper()}.2026", "scheme_codes": [scheme["code"]]})
@@ -162,7 +214,7 @@ def certify(rpc, config, tag, members):
           f"assessor {assessor['full_name']}")
     certificates = {}
     for index, member in enumerate(members):
-        application = rpc.certification.apply({
+        application = apply_once_training_is_known(rpc, {
             "member_id": member["id"], "scheme_code": scheme["code"],
             "session_id": session["id"]})
         units = [{"unit_code": unit["code"], "competent": index != 2 or unit is not
@@ -180,10 +232,22 @@ def certify(rpc, config, tag, members):
     return certificates
 
 
+def apply_once_training_is_known(rpc, data, seconds=15):
+    """Certification learns of the training from events' attendance_recorded message."""
+    deadline = eventlet.hubs.get_hub().clock() + seconds
+    while True:
+        try:
+            return rpc.certification.apply(data)
+        except Exception as error:
+            if type(error).__name__ != "Forbidden" or eventlet.hubs.get_hub().clock() > deadline:
+                raise
+            eventlet.sleep(0.2)
+
+
 def show_inbox(rpc, member):
     """What the first member sees in the app: one notice per thing that happened."""
-    expected = {"member_registered", "member_activated", "application_submitted",
-                "assessment_completed", "certificate_issued"}
+    expected = {"member_registered", "member_activated", "registration_confirmed",
+                "application_submitted", "assessment_completed", "certificate_issued"}
     deadline = eventlet.hubs.get_hub().clock() + 15
     while True:
         items = rpc.notifications.list_inbox(member["id"])["items"]

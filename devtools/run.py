@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ["members", "certification", "notifications"]  # events joins when it is built
+SERVICES = ["members", "certification", "events", "notifications"]
 DEFAULT_PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_AMQP_URI = "amqp://guest:guest@localhost:5672/"
 

@@ -183,3 +183,19 @@ def is_unique_violation(error):
     if code is not None:
         return code == "23505"
     return "UNIQUE constraint failed" in str(getattr(error, "orig", error))
+
+
+def flush_or_conflict(session, message):
+    """Flush now; a broken uniqueness rule (a lost race) is a ``Conflict`` with
+    ``message``, anything else stays the bug it is."""
+    from sqlalchemy.exc import IntegrityError
+
+    from shared.errors import Conflict
+
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as error:
+        if not is_unique_violation(error):
+            raise
+        raise Conflict(message) from None

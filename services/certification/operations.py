@@ -7,14 +7,13 @@ import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from services.certification import domain, schemas
 from services.certification.models import (
     Application, AssessmentSession, Assessor, AssessorScheme, Certificate, MemberView, Scheme,
     SigningKey, TrainingAttendance,
 )
-from shared.db import is_unique_violation, upsert_if_newer
+from shared.db import flush_or_conflict, upsert_if_newer
 from shared.errors import Conflict, Forbidden, NotFound, ValidationError
 from shared.pagination import paginate
 from shared.schemas import load, parse_uuid
@@ -31,17 +30,6 @@ application_filters_schema = schemas.ApplicationFilters()
 certificate_filters_schema = schemas.CertificateFilters()
 session_filters_schema = schemas.SessionFilters()
 assessor_filters_schema = schemas.AssessorFilters()
-
-
-def _flush_or_conflict(session, message):
-    """Flush; a broken uniqueness rule (a lost race) is a Conflict, anything else a bug."""
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as error:
-        if not is_unique_violation(error):
-            raise
-        raise Conflict(message) from None
 
 
 def _scheme_code_arg(code):
@@ -64,7 +52,7 @@ def create_scheme(session, data):
         raise Conflict(f"scheme {fields['code']} exists")
     scheme = Scheme(created_at=utcnow_precise(), **fields)
     session.add(scheme)
-    _flush_or_conflict(session, f"scheme {fields['code']} exists")
+    flush_or_conflict(session, f"scheme {fields['code']} exists")
     return scheme.to_record()
 
 
@@ -108,7 +96,7 @@ def register_assessor(session, members, data):
     assessor = Assessor(id=str(uuid.uuid4()), created_at=utcnow_precise(), **fields,
                         schemes=[AssessorScheme(scheme_code=code) for code in scheme_codes])
     session.add(assessor)
-    _flush_or_conflict(session, "an assessor with this registration number exists")
+    flush_or_conflict(session, "an assessor with this registration number exists")
     return assessor.to_record()
 
 
@@ -267,7 +255,7 @@ def apply(session, outbox, members, data):
         self_assessment=fields["self_assessment"], result=None,
         created_at=utcnow_precise(), decided_at=None)
     session.add(application)
-    _flush_or_conflict(session, "the member has an open application for this scheme")
+    flush_or_conflict(session, "the member has an open application for this scheme")
     outbox.add("application_submitted", _application_message(application, scheme, assessment))
     return application.to_record()
 

@@ -13,7 +13,7 @@ from services.members.models import Member, MemberNumberSequence
 from services.members.schemas import (
     list_filters_schema, reason_schema, register_schema, update_profile_schema,
 )
-from shared.db import is_unique_violation
+from shared.db import flush_or_conflict
 from shared.errors import Conflict, NotFound, ValidationError
 from shared.pagination import paginate
 from shared.schemas import load, parse_uuid
@@ -42,17 +42,6 @@ def _email_taken(session, email, except_id=None):
     return session.scalars(query).first() is not None
 
 
-def _flush_unique(session):
-    """Flush, turning a lost race on the unique email into a Conflict."""
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as error:
-        if not is_unique_violation(error):
-            raise
-        raise Conflict("a member with this email is already registered") from None
-
-
 def register(session, outbox, data):
     fields = load(register_schema, data)
     if _email_taken(session, fields["email"]):
@@ -61,7 +50,7 @@ def register(session, outbox, data):
     member = Member(id=str(uuid.uuid4()), status="pending", created_at=now, updated_at=now,
                     **fields)
     session.add(member)
-    _flush_unique(session)
+    flush_or_conflict(session, "a member with this email is already registered")
     _publish(outbox, "member_registered", member)
     return member.to_record()
 
@@ -110,7 +99,7 @@ def update_profile(session, outbox, member_id, changes):
     for name, value in changed.items():
         setattr(member, name, value)
     member.updated_at = utcnow_precise()
-    _flush_unique(session)
+    flush_or_conflict(session, "a member with this email is already registered")
     _publish(outbox, "member_updated", member, changed_fields=sorted(changed))
     return member.to_record()
 

@@ -53,7 +53,7 @@ def test_instances_starting_at_once_migrate_one_after_the_other(fresh_db_url):
         engine.dispose()
 
 
-@pytest.mark.parametrize("service", ["members", "certification"])
+@pytest.mark.parametrize("service", ["members", "certification", "events", "notifications"])
 def test_each_services_migrations_build_exactly_its_models(service, fresh_db_url):
     """A model changed without a migration (or the reverse) fails here, not in production."""
     models = importlib.import_module(f"services.{service}.models")

@@ -2,7 +2,7 @@
 server (aiosmtpd) and a local stand-in for the SMS gateway."""
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import eventlet
 import pytest
@@ -11,7 +11,7 @@ from nameko.standalone.events import event_dispatcher
 
 from shared.envelope import make_envelope
 from tests.support import (
-    drain_queue, names_field, remote_error, validation_fields, wait_until,
+    drain_queue, names_field, validation_fields, wait_until,
 )
 
 
