@@ -52,13 +52,16 @@ def patch_psycopg_for_eventlet():
 def make_engine(url, pool_size=10):
     if url.startswith("postgresql"):
         patch_psycopg_for_eventlet()
+        # hide_parameters: SQL errors land in logs and dead-letter headers, and the
+        # values bound to a statement may be personal data (emails, phone numbers).
         return create_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-            pool_timeout=10,
+            pool_timeout=10, hide_parameters=True,
         )
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                           hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record):

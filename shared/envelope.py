@@ -16,6 +16,14 @@ class MalformedMessage(Exception):
     """A message that can never be handled (wrong shape): parked at once, not retried."""
 
 
+def require_fields(data, *names):
+    """Park (never retry) a message whose data lacks what its handler needs."""
+    missing = [name for name in names if data.get(name) in (None, "")]
+    if missing:
+        raise MalformedMessage(f"data lacks {', '.join(missing)}")
+    return data
+
+
 def make_envelope(producer, event_type, data, occurred_at=None):
     return {
         "event_id": str(uuid.uuid4()),

@@ -14,6 +14,7 @@ from services.certification.models import (
     SigningKey, TrainingAttendance,
 )
 from shared.db import flush_or_conflict, upsert_if_newer
+from shared.envelope import require_fields
 from shared.errors import Conflict, Forbidden, NotFound, ValidationError
 from shared.pagination import paginate
 from shared.schemas import load, parse_uuid
@@ -162,6 +163,7 @@ def list_sessions(session, filters):
 
 def apply_member_record(session, record):
     """Keep the member view from a members message (or RPC answer); newer wins."""
+    require_fields(record, "id", "full_name", "status", "updated_at")
     upsert_if_newer(session, MemberView.__table__, ["member_id"], {
         "member_id": str(record["id"]),
         "status": record["status"],

@@ -17,6 +17,7 @@ from services.events.schemas import (
     create_event_schema, event_filters_schema, reason_schema, registration_filters_schema,
 )
 from shared.db import flush_or_conflict, upsert_if_newer
+from shared.envelope import require_fields
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.pagination import paginate
 from shared.schemas import load, parse_uuid
@@ -113,6 +114,7 @@ def _registered_member_ids(session, event_id):
 
 def apply_member_record(session, record):
     """Keep the member view from a members message (or RPC answer); newer wins."""
+    require_fields(record, "id", "status", "subsector", "city", "updated_at")
     upsert_if_newer(session, MemberView.__table__, ["member_id"], {
         "member_id": str(record["id"]),
         "status": record["status"],

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from datetime import timedelta
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 
 import eventlet
 from eventlet.queue import Empty, Full, LightQueue
@@ -30,10 +30,13 @@ from shared.db import find_database
 from shared.timeutil import utcnow_precise as utcnow  # scheduling needs sub-second times
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(minutes=2)
 
 
 class SendFailed(Exception):
+    pass
+
+
+class SendTimedOut(SendFailed):
     pass
 
 
@@ -47,7 +50,8 @@ class EmailSender:
         message["To"] = delivery.recipient
         message["Subject"] = delivery.subject
         message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = make_msgid(idstring=delivery.id.replace("-", ""))
+        # Fixed per delivery: a copy resent after a crash is recognisably the same mail.
+        message["Message-ID"] = f"<{delivery.id}@{self.sender.rpartition('@')[2].strip('> ')}>"
         message.set_content(delivery.body)
         message["Content-Language"] = delivery.locale  # after set_content, which resets Content-*
         return message
@@ -77,6 +81,11 @@ class SmsSender:
             raise SendFailed(f"SMS gateway unreachable: {getattr(error, 'reason', error)}") from None
 
 
+def scrub(text, recipient):
+    """An error text without the address it was sent to: it is shown to operators."""
+    return text.replace(recipient, "<recipient>") if recipient else text
+
+
 class DeliveryWorker(DependencyProvider):
     """Sends pending deliveries; ``self.deliveries.wake()`` after new ones commit."""
 
@@ -86,6 +95,10 @@ class DeliveryWorker(DependencyProvider):
         self.delays = cfg.list_setting(config, "NOTIFY_RETRY_DELAYS_SECONDS", "5,30,120,600,1800")
         self.poll_seconds = cfg.float_setting(config, "NOTIFY_POLL_SECONDS", 1.0)
         timeout = cfg.float_setting(config, "NOTIFY_SEND_TIMEOUT_SECONDS", 10.0)
+        # The whole send (not each socket read) must end within the deadline, and the
+        # lease outlives it, so no other sender claims a delivery still being sent.
+        self.deadline = 2 * timeout
+        self.lease = timedelta(seconds=self.deadline + 60)
         concurrency = cfg.int_setting(config, "NOTIFY_SEND_CONCURRENCY", 10)
         self.senders = {"email": EmailSender(
             cfg.setting(config, "SMTP_HOST", "localhost"), cfg.setting(config, "SMTP_PORT", 1025),
@@ -172,25 +185,33 @@ class DeliveryWorker(DependencyProvider):
                 .with_for_update(skip_locked=True)
             ).all()
             for delivery in due:
-                delivery.locked_until = now + LEASE
+                delivery.locked_until = now + self.lease
             session.commit()
             return due
 
     def send(self, channel, delivery):
         error = None
         try:
-            self.senders[channel].send(delivery)
+            with eventlet.Timeout(self.deadline,
+                                  SendTimedOut(f"no answer within {self.deadline:g}s")):
+                self.senders[channel].send(delivery)
         except Exception as exc:  # any failure of the gateway is the delivery's outcome
-            error = f"{type(exc).__name__}: {exc}"[:500]
+            error = scrub(f"{type(exc).__name__}: {exc}", delivery.recipient)[:500]
         try:
-            self.record_outcome(delivery.id, error)
-        except Exception:
-            log.exception("could not record the outcome of delivery %s", delivery.id)
+            self.record_outcome(delivery.id, delivery.locked_until, error)
+        except Exception as exc:
+            log.error("could not record the outcome of delivery %s: %s",
+                      delivery.id, type(exc).__name__)
 
-    def record_outcome(self, delivery_id, error):
+    def record_outcome(self, delivery_id, lease, error):
+        """Record a send's outcome, if the delivery is still this sender's to record."""
         now = utcnow()
         with Session(self.engine) as session:
             delivery = session.get(Delivery, delivery_id, with_for_update=True)
+            if delivery.status != "pending" or delivery.locked_until != lease:
+                log.warning("delivery %s changed hands while being sent; outcome dropped",
+                            delivery_id)
+                return
             delivery.attempts += 1
             delivery.locked_until = None
             if error is None:

@@ -9,9 +9,11 @@ adding a message type, or a language, is adding files.
 """
 import functools
 import string
+import uuid
 from datetime import timedelta, timezone
 from pathlib import Path
 
+from shared.envelope import MalformedMessage
 from shared.subsectors import SUBSECTORS
 from shared.timeutil import parse_iso_datetime
 
@@ -44,22 +46,29 @@ def locales(template_dir=TEMPLATE_DIR):
 
 @functools.lru_cache(maxsize=None)
 def template_text(source, event_type, locale, template_dir=TEMPLATE_DIR):
-    """The template in ``locale``, or in the default locale when it has none."""
+    """``(text, locale)``: the template in ``locale``, or in the default locale when
+    it has none (and then the whole notice is in the default locale)."""
     for candidate in (locale, DEFAULT_LOCALE):
         path = template_dir / candidate / f"{source}.{event_type}.txt"
         if path.is_file():
-            return path.read_text(encoding="utf-8")
+            return path.read_text(encoding="utf-8-sig"), candidate
     raise LookupError(f"no template for {source}.{event_type}")
 
 
 def render(text, values):
-    """``(subject, body)`` from a template and its values."""
+    """``(subject, body)`` from a template and its values.
+
+    Every placeholder must have a value: a message that lacks one is malformed
+    (parked, with the reason), never sent with ``$venue`` showing.
+    """
     first_line, _, rest = text.partition("\n")
     if not first_line.startswith("Subject:"):
         raise ValueError("a template starts with a 'Subject:' line")
-    fill = string.Template
-    subject = fill(first_line[len("Subject:"):].strip()).safe_substitute(values)
-    body = fill(rest.strip("\n")).safe_substitute(values)
+    try:
+        subject = string.Template(first_line[len("Subject:"):].strip()).substitute(values)
+        body = string.Template(rest.strip("\n")).substitute(values)
+    except KeyError as missing:
+        raise MalformedMessage(f"the message lacks {missing}, which its template needs") from None
     return " ".join(subject.split())[:250], body
 
 
@@ -97,12 +106,20 @@ def recipients(source, event_type, data):
     if (source, event_type) == ("events", "event_published"):
         return None
     if source == "members":
-        return [str(data["id"])]
-    if isinstance(data.get("member_ids"), list):
-        return list(dict.fromkeys(str(member_id) for member_id in data["member_ids"]))
-    if data.get("member_id"):
-        return [str(data["member_id"])]
-    return []
+        ids = [data.get("id")]
+    elif isinstance(data.get("member_ids"), list):
+        ids = data["member_ids"]
+    else:
+        ids = [data.get("member_id")]
+    return list(dict.fromkeys(filter(None, map(_canonical_id, ids))))
+
+
+def _canonical_id(value):
+    """A member id in its canonical form, or None: one bad id must not stop the rest."""
+    try:
+        return str(uuid.UUID(str(value))) if value else None
+    except ValueError:
+        return None
 
 
 def wants_announcement(contact_status, contact_city, contact_subsector, wants, event):

@@ -9,6 +9,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from services.notifications import domain, schemas
 from services.notifications.models import Contact, Delivery, Notification, Preference
 from shared.db import is_postgres, upsert_if_newer
+from shared.envelope import require_fields
 from shared.errors import NotFound, ValidationError
 from shared.pagination import paginate
 from shared.schemas import load, parse_uuid
@@ -27,6 +28,7 @@ delivery_filters_schema = schemas.DeliveryFilters()
 
 def apply_member_record(session, record):
     """Keep a member's contact details from a members message; newer wins."""
+    require_fields(record, "id", "full_name", "status", "subsector", "city", "updated_at")
     upsert_if_newer(session, Contact.__table__, ["member_id"], {
         "member_id": str(record["id"]),
         "full_name": record["full_name"],
@@ -49,9 +51,11 @@ def _contacts(session, members, member_ids):
         if member_id not in found:
             try:
                 apply_member_record(session, members.get(member_id))
-            except NotFound:
+            except (NotFound, ValidationError):
                 continue  # a member that does not exist (any more): nobody to tell
-            found[member_id] = session.get(Contact, member_id, populate_existing=True)
+            contact = session.get(Contact, member_id, populate_existing=True)
+            if contact is not None:
+                found[member_id] = contact
     return [found[member_id] for member_id in member_ids if member_id in found]
 
 
@@ -78,10 +82,9 @@ def _rows_for(envelope, source, contacts, preferences, sms_enabled):
     now, due = utcnow_precise(), utcnow()
     notifications, deliveries = [], []
     for contact in contacts:
-        locale = contact.locale if contact.locale in domain.locales() else domain.DEFAULT_LOCALE
+        text, locale = domain.template_text(source, envelope["event_type"], contact.locale)
         values = domain.template_values(envelope["data"], contact.full_name, locale)
-        subject, body = domain.render(
-            domain.template_text(source, envelope["event_type"], locale), values)
+        subject, body = domain.render(text, values)
         notifications.append({
             "id": str(uuid.uuid4()), "member_id": contact.member_id,
             "event_type": envelope["event_type"], "source_event_id": envelope["event_id"],
@@ -176,10 +179,11 @@ def set_preferences(session, member_id, data):
     choices = load(preferences_schema, data, partial=True)
     if not choices:
         raise ValidationError.field("data", "Give at least one of email, sms, announcements.")
-    preference = session.get(Preference, member_id, with_for_update=True)
-    if preference is None:
-        preference = Preference(member_id=member_id, **DEFAULT_PREFERENCES)
-        session.add(preference)
+    # Create the row if need be (two first calls at once: one inserts, both then lock it).
+    _insert_ignoring_duplicates(session, Preference,
+                                [{"member_id": member_id, **DEFAULT_PREFERENCES}])
+    preference = session.get(Preference, member_id, with_for_update=True,
+                             populate_existing=True)
     for name, value in choices.items():
         setattr(preference, name, value)
     session.flush()

@@ -2,7 +2,7 @@
 from marshmallow import fields, validate
 
 from services.notifications import domain
-from shared.schemas import BoundedList, Limit, StrictBool, StrictSchema, UUIDString
+from shared.schemas import BoundedList, Limit, StrictBool, StrictSchema, Text, UUIDString
 
 
 class InboxFilters(StrictSchema):
@@ -27,6 +27,6 @@ class DeliveryFilters(StrictSchema):
     member_id = UUIDString()
     status = fields.String(validate=validate.OneOf(domain.DELIVERY_STATUSES))
     channel = fields.String(validate=validate.OneOf(domain.CHANNELS))
-    event_type = fields.String(validate=validate.Length(min=1, max=100))
+    event_type = Text(min_length=1, max_length=100)
     limit = Limit()
     cursor = fields.String(allow_none=True, load_default=None)

@@ -263,10 +263,13 @@ def test_an_announcement_reaches_exactly_the_members_it_should(nrpc, base_config
 def test_a_cancelled_event_reaches_everyone_registered(nrpc, base_config):
     members = [new_member(nrpc) for _ in range(3)]
     bystander = new_member(nrpc)
+    # One id upper-cased, one not an id, one of nobody: the others must still hear of it.
+    member_ids = [members[0]["id"].upper(), members[1]["id"], members[2]["id"],
+                  "not-a-member", str(uuid.uuid4())]
     publish(base_config, "events", "event_cancelled", {
         "id": str(uuid.uuid4()), "title": "Pelatihan Fotografi Produk", "kind": "training",
         "venue": "BSCC", "city": "Balikpapan", "starts_at": "2026-12-20T02:00:00+00:00",
-        "member_ids": [m["id"] for m in members], "reason": "Cuaca buruk"})
+        "member_ids": member_ids, "reason": "Cuaca buruk"})
     for member in members:
         [notice] = wait_for_inbox(nrpc, member["id"], "event_cancelled")
         assert "Cuaca buruk" in notice["body"]
@@ -336,6 +339,22 @@ def test_inbox_newest_first_unread_and_mark_read(nrpc):
     assert all(n["read_at"] for n in inbox(nrpc, member["id"]) if n["id"] in ids)
 
 
+def test_first_preferences_set_at_once_both_succeed(nrpc, base_config):
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    member_id = str(uuid.uuid4())
+
+    def set_choice(choice):
+        with ClusterRpcProxy(base_config, timeout=30) as own:
+            return own.notifications.set_preferences(member_id, choice)
+
+    results = list(eventlet.GreenPool(4).imap(
+        set_choice, [{"email": False}, {"sms": False}, {"announcements": False}, {"sms": False}]))
+    assert all(r["member_id"] == member_id for r in results)
+    assert nrpc.notifications.get_preferences(member_id) == {
+        "member_id": member_id, "email": False, "sms": False, "announcements": False}
+
+
 def test_rpc_methods_reject_bad_input(nrpc):
     member_id = str(uuid.uuid4())
     assert names_field(validation_fields(nrpc.notifications.list_inbox, "x"), "member_id")
@@ -349,7 +368,7 @@ def test_rpc_methods_reject_bad_input(nrpc):
                        "notification_ids")
     for filters, field in (({"channel": "fax"}, "channel"), ({"status": "lost"}, "status"),
                            ({"member_id": "x"}, "member_id"), ({"limit": 0}, "limit"),
-                           ({"cursor": "zz"}, "cursor")):
+                           ({"cursor": "zz"}, "cursor"), ({"event_type": "a\x00b"}, "event_type")):
         assert names_field(validation_fields(nrpc.notifications.list_deliveries, filters), field)
     assert nrpc.notifications.list_inbox(member_id)["items"] == []
     assert nrpc.notifications.mark_read(member_id, []) == 0
