@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONWARNINGS := ignore
 
-.PHONY: install run demo test test-unit test-fast clean
+.PHONY: install run demo test test-unit dead-letters replay clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ test: install
 # Domain rules and pure helpers only: no broker, no database.
 test-unit: install
 	$(PY) -m pytest -q tests/unit
+
+# Messages a service could not handle: list them; replay them once the cause is fixed.
+#   make dead-letters SERVICE=notifications
+#   make replay SERVICE=notifications            (all)   or   EVENT_ID=<uuid>  (one)
+dead-letters: install
+	$(PY) -m shared.dead_letters list $(SERVICE)
+
+replay: install
+	$(PY) -m shared.dead_letters replay $(SERVICE) $(if $(EVENT_ID),--event-id $(EVENT_ID),--all)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

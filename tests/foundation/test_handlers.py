@@ -107,3 +107,26 @@ def test_queues_are_declared_durable_before_anything_is_published(ledger, base_c
     dispatch(base_config, envelope)
     waiting = drain_queue(base_config["AMQP_URI"], HANDLER_QUEUE)
     assert [json.loads(body)["event_id"] for body, _ in waiting] == [envelope["event_id"]]
+
+
+def test_operators_list_parked_messages_and_replay_them_once_fixed(
+        ledger, base_config, ledger_engine):
+    from shared.dead_letters import list_parked, replay
+
+    poison = make_envelope("test_source", "thing_happened", {"note": "poison", "fail_times": 99})
+    dispatch(base_config, poison)
+    healthy = make_envelope("test_source", "thing_happened", {"note": "healthy"})
+    dispatch(base_config, healthy)
+    parked = wait_until(lambda: list_parked(base_config["AMQP_URI"], "ledger_test"), timeout=15)
+    assert [p["event_id"] for p in parked] == [poison["event_id"]]
+    assert parked[0]["queue"] == HANDLER_QUEUE and parked[0]["attempts"] == 3
+    assert "failing on purpose" in parked[0]["error"]
+    assert list_parked(base_config["AMQP_URI"], "ledger_test") == parked  # listing keeps them
+    wait_until(lambda: count_effects(ledger_engine, "healthy") == 1)  # the queue kept flowing
+
+    assert replay(base_config["AMQP_URI"], "ledger_test", event_id=str(uuid.uuid4())) == 0
+    ledger_service.fixed.add(poison["event_id"])  # the cause is fixed
+    assert replay(base_config["AMQP_URI"], "ledger_test") == 1
+    wait_until(lambda: count_effects(ledger_engine, "poison") == 1)
+    assert list_parked(base_config["AMQP_URI"], "ledger_test") == []
+    assert replay(base_config["AMQP_URI"], "ledger_test") == 0
