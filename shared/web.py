@@ -3,11 +3,14 @@
 nameko's own HTTP entrypoint answers errors in plain text (with the exception's
 text) and unknown paths in HTML. Here every answer is JSON, errors map to status
 codes (ValidationError 400, Forbidden 403, NotFound 404, Conflict 409, anything
-else 500 with only a log reference), only GET and HEAD are served, and every
-response carries security headers.
+else 500 with only a log reference), only GET and HEAD are served, each client
+address gets ``HTTP_RATE_LIMIT_PER_MINUTE`` requests a minute (then 429 with
+Retry-After), and every response carries security headers.
 """
 import json
 import logging
+import math
+import time
 import uuid
 
 from nameko.web.handlers import HttpRequestHandler
@@ -15,6 +18,7 @@ from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from shared.config import float_setting
 from shared.errors import CONTRACT_ERRORS, Conflict, Forbidden, NotFound, ValidationError
 
 log = logging.getLogger(__name__)
@@ -56,8 +60,47 @@ def response_for_exception(exc):
     return error_response(500, "InternalError", f"internal error, reference {reference}")
 
 
+class RateLimiter:
+    """A token bucket per client: ``per_minute`` requests a minute, in bursts of as many."""
+
+    MAX_CLIENTS = 10_000
+
+    def __init__(self, per_minute, clock=time.monotonic):
+        self.capacity = float(per_minute)
+        self.rate = self.capacity / 60.0
+        self.clock = clock
+        self.buckets = {}  # client -> (tokens, when)
+
+    def wait_for(self, client):
+        """0 if the request may go ahead (and is counted), else seconds to wait."""
+        now = self.clock()
+        tokens, when = self.buckets.get(client, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - when) * self.rate)
+        if tokens >= 1:
+            self.buckets[client] = (tokens - 1, now)
+            self._forget_idle_clients(now)
+            return 0
+        self.buckets[client] = (tokens, now)
+        return (1 - tokens) / self.rate
+
+    def _forget_idle_clients(self, now):
+        if len(self.buckets) > self.MAX_CLIENTS:  # a full bucket is as good as none
+            full = now - self.capacity / self.rate
+            self.buckets = {c: b for c, b in self.buckets.items() if b[1] > full}
+
+
 class JsonWsgiApp(WsgiApp):
+    def __init__(self, server):
+        super().__init__(server)
+        self.limiter = RateLimiter(float_setting(
+            server.container.config, "HTTP_RATE_LIMIT_PER_MINUTE", 120))
+
     def __call__(self, environ, start_response):
+        wait = self.limiter.wait_for(environ.get("REMOTE_ADDR", ""))
+        if wait:
+            response = error_response(429, "TooManyRequests", "slow down")
+            response.headers["Retry-After"] = str(math.ceil(wait))
+            return response(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "HEAD"):
             response = error_response(405, "MethodNotAllowed", "only GET is served here")

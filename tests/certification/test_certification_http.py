@@ -131,3 +131,26 @@ def test_qr_code_of_the_verify_url(base, issued):
     assert body.lstrip().startswith(b"<svg") or b"<svg" in body[:200]
     verify_url = f"https://sertifikat.ekraf-kaltim.test/certificates/{certificate['number']}"
     assert body.decode() == qr_svg(verify_url)  # the QR code of exactly that URL
+
+
+def test_each_client_is_rate_limited_with_a_json_429(certification_service):
+    """From a client address of its own (127.0.0.2), so other tests keep their budget."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(certification_service.http_base)
+    statuses = []
+    for _ in range(70):  # the limit here is 60 a minute
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10,
+                                                source_address=("127.0.0.2", 0))
+        connection.request("GET", "/.well-known/jwks.json")
+        response = connection.getresponse()
+        body = response.read()
+        statuses.append(response.status)
+        connection.close()
+    assert statuses[:60] == [200] * 60
+    assert set(statuses[60:]) == {429}
+    assert json.loads(body)["error"] == "TooManyRequests"
+    assert int(response.headers["Retry-After"]) >= 1
+    # Other clients are not affected.
+    assert get(certification_service.http_base, "/.well-known/jwks.json")[0] == 200

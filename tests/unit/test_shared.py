@@ -155,3 +155,16 @@ def test_config_yml_reads_the_contract_env_vars(monkeypatch):
                 "SMTP_PORT", "SMTP_FROM", "SMS_WEBHOOK_URL", "EVENTS_DB_URL",
                 "NOTIFICATIONS_DB_URL"):
         assert key in config
+
+
+def test_rate_limiter_refills_over_time_per_client():
+    from shared.web import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(per_minute=60, clock=lambda: now[0])
+    assert [limiter.wait_for("a") for _ in range(60)] == [0] * 60
+    assert limiter.wait_for("a") == pytest.approx(1.0)
+    assert limiter.wait_for("b") == 0  # another client has its own budget
+    now[0] += 2.0
+    assert limiter.wait_for("a") == 0 and limiter.wait_for("a") == 0
+    assert limiter.wait_for("a") > 0
