@@ -47,8 +47,12 @@ def cluster():
         passwords = {f"{name.upper()}_DB_PASSWORD": f"pw-{name}-test" for name in SERVICES}
         env = {**os.environ, "POSTGRES_USER": "postgres", "PGHOST": str(folder),
                "PGPORT": str(port), **passwords}
+        # A copy the postgres user can read wherever the checkout lives.
+        script = folder / INIT_SCRIPT.name
+        shutil.copy(INIT_SCRIPT, script)
+        shutil.chown(script, "postgres", "postgres")
         subprocess.run(["runuser", "-u", "postgres", "--preserve-environment", "--", "bash",
-                        str(INIT_SCRIPT)], check=True, capture_output=True, env=env, cwd=folder)
+                        str(script)], check=True, capture_output=True, env=env, cwd=folder)
         yield port, passwords
     finally:
         as_postgres(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
