@@ -12,12 +12,14 @@ from services.certification.dependencies import CertificateSigner
 from shared.db import Database
 from shared.entrypoints import rpc, timer
 from shared.handlers import event_handler
+from shared.member_view import keeps_member_view
 from shared.outbox import Outbox
 from shared.rpc import TimedRpcProxy
 from shared.web import http, json_response, secure
 from werkzeug.wrappers import Response
 
 
+@keeps_member_view(operations.apply_member_record)
 class CertificationService:
     name = "certification"
 
@@ -147,34 +149,7 @@ class CertificationService:
         return json_response(operations.jwks(self.db))
 
     # -- what certification learns from other services ------------------------------
-
-    @event_handler("members", "member_registered")
-    def on_member_registered(self, event):
-        operations.apply_member_record(self.db, event["data"])
-
-    @event_handler("members", "member_activated")
-    def on_member_activated(self, event):
-        operations.apply_member_record(self.db, event["data"])
-
-    @event_handler("members", "member_updated")
-    def on_member_updated(self, event):
-        operations.apply_member_record(self.db, event["data"])
-
-    @event_handler("members", "member_suspended")
-    def on_member_suspended(self, event):
-        operations.apply_member_record(self.db, event["data"])
-
-    @event_handler("members", "member_reinstated")
-    def on_member_reinstated(self, event):
-        operations.apply_member_record(self.db, event["data"])
-
-    @event_handler("members", "member_renewed")
-    def on_member_renewed(self, event):
-        operations.apply_member_record(self.db, event["data"])
-
-    @event_handler("members", "member_lapsed")
-    def on_member_lapsed(self, event):
-        operations.apply_member_record(self.db, event["data"])
+    # (and from members' messages: the view kept by @keeps_member_view above)
 
     @event_handler("events", "attendance_recorded")
     def on_attendance_recorded(self, event):

@@ -8,11 +8,12 @@ from pathlib import Path
 from services.events import operations
 from shared.db import Database
 from shared.entrypoints import rpc
-from shared.handlers import event_handler
+from shared.member_view import keeps_member_view
 from shared.outbox import Outbox
 from shared.rpc import TimedRpcProxy
 
 
+@keeps_member_view(operations.apply_member_record)  # members messages -> member view
 class EventsService:
     name = "events"
 
@@ -59,33 +60,3 @@ class EventsService:
     @rpc
     def list_registrations(self, event_id, filters=None):
         return operations.list_registrations(self.db, event_id, filters)
-
-    # -- what events learns from members --------------------------------------------------
-
-    @event_handler("members", "member_registered")
-    def on_member_registered(self, event):
-        operations.apply_member_record(self.db, event["data"])
-
-    @event_handler("members", "member_activated")
-    def on_member_activated(self, event):
-        operations.apply_member_record(self.db, event["data"])
-
-    @event_handler("members", "member_updated")
-    def on_member_updated(self, event):
-        operations.apply_member_record(self.db, event["data"])
-
-    @event_handler("members", "member_suspended")
-    def on_member_suspended(self, event):
-        operations.apply_member_record(self.db, event["data"])
-
-    @event_handler("members", "member_reinstated")
-    def on_member_reinstated(self, event):
-        operations.apply_member_record(self.db, event["data"])
-
-    @event_handler("members", "member_renewed")
-    def on_member_renewed(self, event):
-        operations.apply_member_record(self.db, event["data"])
-
-    @event_handler("members", "member_lapsed")
-    def on_member_lapsed(self, event):
-        operations.apply_member_record(self.db, event["data"])

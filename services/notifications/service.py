@@ -12,10 +12,9 @@ from services.notifications.delivery import DeliveryWorker
 from shared.db import Database
 from shared.entrypoints import rpc
 from shared.handlers import event_handler
+from shared.member_view import MEMBER_EVENTS
 from shared.rpc import TimedRpcProxy
 
-MEMBER_EVENTS = ("member_registered", "member_activated", "member_updated", "member_suspended",
-                 "member_reinstated", "member_renewed", "member_lapsed")
 
 
 class NotificationsService:
