@@ -85,7 +85,16 @@ class ContractRpc(Rpc):
         exc_info = as_contract_error(exc_info, f"{self.container.service_name}.{self.method_name}")
         if exc_info is not None:
             result = None
-        return super().handle_result(message, worker_ctx, result, exc_info)
+        try:
+            return super().handle_result(message, worker_ctx, result, exc_info)
+        except Exception as error:
+            # The broker went away before the reply could be sent. nameko would let
+            # this escape the worker and kill the whole service; instead the request,
+            # never acked, is redelivered once the broker is back (callers then get
+            # the answer of a retry: for a change already made, usually a Conflict).
+            log.warning("could not reply to %s.%s (%s); the request will be redelivered",
+                        self.container.service_name, self.method_name, type(error).__name__)
+            return result, exc_info
 
 
 rpc = ContractRpc.decorator

@@ -1,0 +1,192 @@
+"""The broker goes away for 10 seconds under load, and comes back.
+
+A stack of its own (members, certification, notifications as `nameko run`
+processes, in a vhost of its own) reaches RabbitMQ through a TCP proxy that the test
+cuts for 10 seconds while 200 members are being registered and activated and 20
+certificates issued. Clients and an outside subscriber talk to the broker directly.
+Afterwards: every committed change has exactly one message, every member exactly
+the notifications they should have, and no service needed a restart.
+"""
+import subprocess
+import uuid
+from collections import Counter
+from urllib.parse import urlsplit, urlunsplit
+
+import eventlet
+import pytest
+from nameko.containers import ServiceContainer
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from tests.certification.helpers import all_competent, in_days
+from tests.service_fixtures import CERTIFICATE_EVENTS, MEMBER_EVENTS
+from tests.support import (
+    MessageLog, ServiceProcess, TcpProxy, subscriber_class, wait_for_rpc, wait_until,
+)
+
+MEMBERS, CERTIFICATES = 200, 20
+OUTAGE_SECONDS = 10
+DRAIN_BOUND_SECONDS = 60  # the outbox must drain within this, once the broker is back
+
+
+@pytest.fixture
+def outage_vhost(infrastructure, request):
+    base = urlsplit(infrastructure[0])
+    if request.config.getoption("--docker"):
+        pytest.skip("needs rabbitmqctl to make a vhost of its own")
+    vhost = f"ekraf-outage-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True)
+    subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, base.username or "guest",
+                    ".*", ".*", ".*"], check=True, capture_output=True)
+    yield vhost
+    subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True)
+
+
+@pytest.fixture
+def stack(outage_vhost, infrastructure, make_database, base_config, smtp_server, tmp_path):
+    broker = urlsplit(infrastructure[0])
+    direct = urlunsplit(broker._replace(path="/" + outage_vhost))
+    proxy = TcpProxy(broker.hostname, broker.port or 5672)
+    via_proxy = urlunsplit(broker._replace(
+        netloc=f"{broker.username}:{broker.password}@127.0.0.1:{proxy.port}",
+        path="/" + outage_vhost))
+    config = {**base_config, "AMQP_URI": direct}
+    messages = MessageLog()
+    subscriber = ServiceContainer(subscriber_class(
+        "members", MEMBER_EVENTS, messages, name="outage_watcher"), config)
+    certificates = ServiceContainer(subscriber_class(
+        "certification", CERTIFICATE_EVENTS, messages, name="outage_certificates"), config)
+    subscriber.start()
+    certificates.start()
+    processes = []
+    try:
+        for name, probe, env in (
+                ("members", "list_subsectors", {}),
+                ("certification", "list_schemes", {"WEB_SERVER_ADDRESS": "127.0.0.1:0"}),
+                ("notifications", "delivery_counts", {
+                    "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_server.port)})):
+            process = ServiceProcess(f"services.{name}.service", {
+                "AMQP_URI": via_proxy, "VAR_DIR": str(tmp_path),
+                f"{name.upper()}_DB_URL": make_database(f"outage_{name}_{uuid.uuid4().hex[:4]}"),
+                "HANDLER_RETRY_DELAYS_MS": "500,1000,2000,4000,8000,16000",
+                "OUTBOX_POLL_SECONDS": "1", **env,
+            }, tmp_path / f"{name}.log").start()
+            processes.append(process)
+            wait_for_rpc(config, name, probe)
+        yield config, proxy, messages, processes
+    finally:
+        for process in processes:
+            process.stop()
+        subscriber.stop()
+        certificates.stop()
+        proxy.close()
+
+
+def _call(config, service, method, *args):
+    """A client that retries once the broker path is back; a Conflict on a retry means
+    the first attempt did commit (its reply was lost with the connection)."""
+    with ClusterRpcProxy(config, timeout=90) as rpc:
+        return getattr(getattr(rpc, service), method)(*args)
+
+
+def test_a_ten_second_broker_outage_under_load_loses_and_doubles_nothing(stack):
+    config, proxy, messages, processes = stack
+    tag = uuid.uuid4().hex[:6]
+    scheme = _call(config, "certification", "create_scheme", {
+        "code": f"OUT-{tag.upper()}", "title": "Skema Uji Gangguan", "subsector": "kuliner",
+        "skkni_ref": "SKKNI", "units": [{"code": "U1", "title": "Unit satu"}]})
+    assessor = _call(config, "certification", "register_assessor", {
+        "full_name": "Asesor", "email": f"asesor.{tag}@example.id",
+        "registration_number": f"OUT-{tag}", "scheme_codes": [scheme["code"]]})
+    session = _call(config, "certification", "schedule_session", {
+        "scheme_code": scheme["code"], "venue": "TUK", "starts_at": in_days(10),
+        "capacity": 100, "assessor_ids": [assessor["id"]]})
+
+    def member_flow(index):
+        email = f"outage.{tag}.{index}@example.id"
+        try:
+            member = _call(config, "members", "register", {
+                "full_name": f"Anggota Uji {tag} {index}", "email": email,
+                "phone": "081200000000", "city": "Balikpapan", "subsector": "kuliner"})
+            _call(config, "members", "activate", member["id"])
+            if index < CERTIFICATES:
+                application = _call(config, "certification", "apply", {
+                    "member_id": member["id"], "scheme_code": scheme["code"],
+                    "session_id": session["id"]})
+                _call(config, "certification", "record_result", application["id"], {
+                    "assessor_id": assessor["id"], "units": all_competent(scheme)})
+            return "ok"
+        except Exception as error:
+            return type(error).__name__
+
+    finished = []
+
+    def counted_flow(index):
+        outcome = member_flow(index)
+        finished.append(outcome)
+        return outcome
+
+    load = eventlet.spawn(lambda: list(eventlet.GreenPool(10).imap(counted_flow,
+                                                                  range(MEMBERS))))
+    # Cut the services off once the load is well under way, not after it.
+    wait_until(lambda: len(finished) >= 20, timeout=60)
+    finished_before_the_cut = len(finished)
+    proxy.cut()
+    eventlet.sleep(OUTAGE_SECONDS)
+    proxy.restore()
+    outcomes = Counter(load.wait())
+
+    # Whatever the clients saw, the truth is in the services: count what committed.
+    members = []
+    with ClusterRpcProxy(config, timeout=30) as rpc:
+        page = {"next_cursor": None}
+        while True:
+            page = rpc.members.list({"q": f"Anggota Uji {tag}", "limit": 200,
+                                     "cursor": page["next_cursor"]})
+            members += page["items"]
+            if not page["next_cursor"]:
+                break
+        certificates = rpc.certification.list_certificates(
+            {"scheme_code": scheme["code"], "limit": 200})["items"]
+    active = [m for m in members if m["status"] == "active"]
+    assert finished_before_the_cut < MEMBERS / 2  # the outage hit the load, not its end
+    assert outcomes["ok"] >= MEMBERS * 0.9, outcomes  # clients mostly never noticed
+    assert len(active) >= MEMBERS * 0.9 and len(certificates) >= CERTIFICATES * 0.9
+
+    def exactly_once(event_type, key, expected):
+        seen = Counter(m["data"][key] for m in messages.of_type(event_type))
+        return all(seen[value] == 1 for value in expected)
+
+    wait_until(lambda: exactly_once("member_registered", "id", [m["id"] for m in members])
+               and exactly_once("member_activated", "id", [m["id"] for m in active])
+               and exactly_once("certificate_issued", "number",
+                                [c["number"] for c in certificates]),
+               timeout=DRAIN_BOUND_SECONDS, interval=0.5, message="every message, once")
+    ours = {m["id"] for m in members}
+    for event_type in ("member_registered", "member_activated"):
+        ids = [m["data"]["id"] for m in messages.of_type(event_type) if m["data"]["id"] in ours]
+        assert len(ids) == len(set(ids)), f"a {event_type} message arrived twice"
+    numbers = [m["data"]["number"] for m in messages.of_type("certificate_issued")]
+    assert sorted(numbers) == sorted(c["number"] for c in certificates)
+
+    # Every member has exactly the notices they should: one per message that concerns them.
+    with ClusterRpcProxy(config, timeout=30) as rpc:
+        def notices_complete():
+            for member in members:
+                inbox = rpc.notifications.list_inbox(member["id"], {"limit": 200})["items"]
+                kinds = Counter(n["event_type"] for n in inbox)
+                expected = {"member_registered": 1}
+                if member["status"] == "active":
+                    expected["member_activated"] = 1
+                if any(c["member_id"] == member["id"] for c in certificates):
+                    expected.update(application_submitted=1, assessment_completed=1,
+                                    certificate_issued=1)
+                if dict(kinds) != expected:
+                    return False
+            return True
+
+        wait_until(notices_complete, timeout=DRAIN_BOUND_SECONDS, interval=1,
+                   message="every member's notifications, once each")
+    assert all(process.process.poll() is None for process in processes)  # none restarted
+    # The outage really hit the services: their relays had to wait for the broker.
+    assert any("outbox relay of" in process.log() and "paused" in process.log()
+               for process in processes)
