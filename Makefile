@@ -22,9 +22,11 @@ run: install
 demo: install
 	$(PY) -m demo
 
-# Every test, against the RabbitMQ and PostgreSQL on this machine.
+# Every test, against the RabbitMQ and PostgreSQL on this machine. The fault tests
+# (they cut the broker off and kill services) run in a test process of their own.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --ignore=tests/faults
+	$(PY) -m pytest -q tests/faults
 
 # Domain rules and pure helpers only: no broker, no database.
 test-unit: install

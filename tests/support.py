@@ -125,6 +125,7 @@ class TcpProxy:
         self.listener = eventlet.listen(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.connections = set()
+        self.pipes = set()
         self.up = True
         self._server = eventlet.spawn(self._serve)
 
@@ -141,8 +142,10 @@ class TcpProxy:
                 continue
             pair = (client, upstream)
             self.connections.add(pair)
-            eventlet.spawn(self._pipe, client, upstream, pair)
-            eventlet.spawn(self._pipe, upstream, client, pair)
+            for source, sink in ((client, upstream), (upstream, client)):
+                pipe = eventlet.spawn(self._pipe, source, sink, pair)
+                self.pipes.add(pipe)
+                pipe.link(self.pipes.discard)
 
     def _pipe(self, source, sink, pair):
         try:
@@ -185,7 +188,11 @@ class TcpProxy:
         self.up = True
 
     def close(self):
+        """Stop everything, pipes included: a green thread left waiting on a closed
+        socket would confuse whoever gets its file descriptor number next."""
         self.cut()
+        for pipe in list(self.pipes):
+            pipe.kill()
         self._server.kill()
         self.listener.close()
 
