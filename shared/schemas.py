@@ -138,6 +138,19 @@ class Limit(StrictInt):
         super().__init__(low=1, high=MAX_LIMIT, load_default=DEFAULT_LIMIT, **kwargs)
 
 
+class PageSchema(StrictSchema):
+    """``limit`` and ``cursor``: the base of every list method's filters."""
+
+    limit = Limit()
+    cursor = fields.String(allow_none=True, load_default=None)
+
+
+class ReasonSchema(StrictSchema):
+    """The ``reason`` of a suspension, revocation or cancellation."""
+
+    reason = Text(min_length=1, max_length=500, required=True)
+
+
 def parse_uuid(value, field, exc=None):
     """A caller's id as a canonical UUID string, or a ValidationError naming the field."""
     message = "Not a valid UUID."

@@ -17,7 +17,7 @@ from shared.db import flush_or_conflict, upsert_if_newer
 from shared.envelope import require_fields
 from shared.errors import Conflict, Forbidden, NotFound, ValidationError
 from shared.pagination import paginate
-from shared.schemas import load, parse_uuid
+from shared.schemas import ReasonSchema, load, parse_uuid
 from shared.timeutil import iso, parse_iso_datetime, utcnow, utcnow_precise
 
 create_scheme_schema = schemas.CreateSchemeSchema()
@@ -25,7 +25,7 @@ register_assessor_schema = schemas.RegisterAssessorSchema()
 schedule_session_schema = schemas.ScheduleSessionSchema()
 apply_schema = schemas.ApplySchema()
 record_result_schema = schemas.RecordResultSchema()
-reason_schema = schemas.ReasonSchema()
+reason_schema = ReasonSchema()
 scheme_filters_schema = schemas.SchemeFilters()
 application_filters_schema = schemas.ApplicationFilters()
 certificate_filters_schema = schemas.CertificateFilters()

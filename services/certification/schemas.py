@@ -6,7 +6,7 @@ from marshmallow import fields, validate
 
 from services.certification import domain
 from shared.schemas import (
-    BoundedList, Email, Limit, StrictBool, StrictInt, StrictSchema, Text, UUIDString,
+    BoundedList, Email, PageSchema, StrictBool, StrictInt, StrictSchema, Text, UUIDString,
 )
 from shared.subsectors import SUBSECTORS
 
@@ -83,15 +83,6 @@ class RecordResultSchema(StrictSchema):
     assessor_id = UUIDString(required=True)
     units = BoundedList(fields.Nested(UnitResult), min_length=1, max_length=100, required=True)
     notes = Text(max_length=2000, allow_none=True, load_default=None)
-
-
-class ReasonSchema(StrictSchema):
-    reason = Text(min_length=1, max_length=500, required=True)
-
-
-class PageSchema(StrictSchema):
-    limit = Limit()
-    cursor = fields.String(allow_none=True, load_default=None)
 
 
 class SchemeFilters(PageSchema):

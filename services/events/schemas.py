@@ -6,7 +6,8 @@ from marshmallow import fields, validate
 
 from services.events import domain
 from shared.schemas import (
-    BoundedList, Limit, RuleChecked, StrictBool, StrictInt, StrictSchema, Text,
+    BoundedList, PageSchema, ReasonSchema, RuleChecked, StrictBool, StrictInt, StrictSchema,
+    Text,
 )
 from shared.subsectors import SUBSECTORS
 from shared.timeutil import parse_iso_datetime
@@ -64,15 +65,6 @@ class CreateEventSchema(StrictSchema):
     members_only = StrictBool(load_default=True)
     subsectors = BoundedList(Subsector(), max_length=len(SUBSECTORS), load_default=list)
     scheme_code = SchemeCode(allow_none=True, load_default=None)
-
-
-class ReasonSchema(StrictSchema):
-    reason = Text(min_length=1, max_length=500, required=True)
-
-
-class PageSchema(StrictSchema):
-    limit = Limit()
-    cursor = fields.String(allow_none=True, load_default=None)
 
 
 class EventFilters(PageSchema):

@@ -3,7 +3,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from services.members import domain
-from shared.schemas import Email, Limit, RuleChecked, StrictSchema, Text
+from shared.schemas import Email, PageSchema, ReasonSchema, RuleChecked, StrictSchema, Text
 from shared.subsectors import SUBSECTORS
 
 
@@ -34,17 +34,11 @@ class UpdateProfileSchema(ProfileFields):
             raise ma.ValidationError("Give at least one field to change.", "changes")
 
 
-class ListFiltersSchema(StrictSchema):
+class ListFiltersSchema(PageSchema):
     subsector = fields.String(validate=validate.OneOf(list(SUBSECTORS)))
     city = Text(min_length=1, max_length=80)
     status = fields.String(validate=validate.OneOf(domain.STATUSES))
     q = Text(min_length=1, max_length=100)
-    limit = Limit()
-    cursor = fields.String(allow_none=True, load_default=None)
-
-
-class ReasonSchema(StrictSchema):
-    reason = Text(min_length=1, max_length=500, required=True)
 
 
 register_schema = RegisterSchema()

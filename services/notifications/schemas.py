@@ -2,13 +2,11 @@
 from marshmallow import fields, validate
 
 from services.notifications import domain
-from shared.schemas import BoundedList, Limit, StrictBool, StrictSchema, Text, UUIDString
+from shared.schemas import BoundedList, PageSchema, StrictBool, StrictSchema, Text, UUIDString
 
 
-class InboxFilters(StrictSchema):
+class InboxFilters(PageSchema):
     unread_only = StrictBool(load_default=False)
-    limit = Limit()
-    cursor = fields.String(allow_none=True, load_default=None)
 
 
 class MarkRead(StrictSchema):
@@ -23,10 +21,8 @@ class PreferencesSchema(StrictSchema):
     announcements = StrictBool(required=True)
 
 
-class DeliveryFilters(StrictSchema):
+class DeliveryFilters(PageSchema):
     member_id = UUIDString()
     status = fields.String(validate=validate.OneOf(domain.DELIVERY_STATUSES))
     channel = fields.String(validate=validate.OneOf(domain.CHANNELS))
     event_type = Text(min_length=1, max_length=100)
-    limit = Limit()
-    cursor = fields.String(allow_none=True, load_default=None)
