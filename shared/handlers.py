@@ -112,10 +112,23 @@ class ReliableEventHandler(EventHandler):
                 # after a pause so that this cannot spin while the broker is unwell.
                 log.exception("could not hand a failed message to retry; requeueing it")
                 eventlet.sleep(HANDOVER_FAILURE_PAUSE_SECONDS)
-                self.queue_consumer.requeue_message(message)
+                self._settle(self.queue_consumer.requeue_message, message)
                 return result, exc_info
-        self.queue_consumer.ack_message(message)
+        self._settle(self.queue_consumer.ack_message, message)
         return result, exc_info
+
+    def _settle(self, ack_or_requeue, message):
+        """Ack or requeue, surviving a connection that died under the worker.
+
+        nameko only ignores amqp's own ConnectionError here; a broken pipe escapes the
+        worker and kills the whole service. The message, never acked, is redelivered
+        once the broker is back, and the idempotency record (committed with the
+        effect) makes its second delivery a no-op."""
+        try:
+            ack_or_requeue(message)
+        except Exception as error:
+            log.warning("could not settle a message from %s (%s); the broker will "
+                        "redeliver it", self.queue.name, type(error).__name__)
 
     def retry_or_park(self, message, exc):
         headers = {key: value for key, value in (message.headers or {}).items()

@@ -142,12 +142,13 @@ class TcpProxy:
                 continue
             pair = (client, upstream)
             self.connections.add(pair)
+            ended = []
             for source, sink in ((client, upstream), (upstream, client)):
-                pipe = eventlet.spawn(self._pipe, source, sink, pair)
+                pipe = eventlet.spawn(self._pipe, source, sink, pair, ended)
                 self.pipes.add(pipe)
                 pipe.link(self.pipes.discard)
 
-    def _pipe(self, source, sink, pair):
+    def _pipe(self, source, sink, pair, ended):
         try:
             while True:
                 data = source.recv(65536)
@@ -157,9 +158,18 @@ class TcpProxy:
         except (OSError, EOFError):
             pass
         finally:
-            self._close(pair)
+            self._end(pair, ended)
 
-    def _close(self, pair):
+    def _end(self, pair, ended):
+        """One direction is over: wake the other (shutdown, so its recv sees EOF) and
+        close the sockets once both have stopped. Closing a socket that another green
+        thread still waits on would leave that wait registered in eventlet's hub, and
+        the next non-green user of the same file descriptor number (a psycopg2
+        connection, say) would fail with "Second simultaneous read"."""
+        ended.append(True)
+        self._shutdown(pair)
+        if len(ended) < 2:
+            return
         self.connections.discard(pair)
         for sock in pair:
             try:
