@@ -190,6 +190,36 @@ def test_app_amqp_uri_points_at_the_rabbitmq_service(app):
     )
 
 
+def test_app_amqp_uri_is_its_own_rabbitmq_login(app):
+    name, service = app
+    parts, references = parse_url_with_references(environment(service)["AMQP_URI"])
+    assert parts.username == name, f"{name} logs in to RabbitMQ as {parts.username!r}"
+    password = ENV_REF.fullmatch(restore(parts.password, references))
+    assert password.group("name") == f"{name.upper()}_AMQP_PASSWORD"
+    # ...and RabbitMQ is given the same variable, to create that login.
+    assert password.group("name") in environment(services()["rabbitmq"])
+
+
+def test_rabbitmq_has_no_guest_and_one_user_per_service():
+    rabbitmq = services()["rabbitmq"]
+    env = environment(rabbitmq)
+    assert not [key for key in env if key.startswith("RABBITMQ_DEFAULT_")]
+    assert rabbitmq["entrypoint"][:3] == [
+        "/etc/rabbitmq/ekraf/render-definitions.sh",
+        "/etc/rabbitmq/ekraf/definitions.template.json", "/tmp/ekraf-definitions.json"]
+    mounts = {target: (source, ro) for source, target, ro in volume_mounts(rabbitmq)}
+    assert mounts["/etc/rabbitmq/ekraf"] == ("./docker/rabbitmq", True)
+    assert mounts["/etc/rabbitmq/conf.d/20-ekraf.conf"] == (
+        "./docker/rabbitmq/20-ekraf.conf", True)
+    conf = (ROOT / "docker" / "rabbitmq" / "20-ekraf.conf").read_text()
+    assert re.search(r"^load_definitions = /tmp/ekraf-definitions.json$", conf, re.M)
+    assert re.search(r"^loopback_users.guest = true$", conf, re.M)
+    template = (ROOT / "docker" / "rabbitmq" / "definitions.template.json").read_text()
+    users = {user["name"] for user in yaml.safe_load(template)["users"]}
+    assert users == {"ekraf-admin", *APP_SERVICES}
+    assert os.access(ROOT / "docker" / "rabbitmq" / "render-definitions.sh", os.X_OK)
+
+
 def test_app_db_url_is_its_own_database_and_login(app):
     name, service = app
     env = environment(service)
