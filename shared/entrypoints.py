@@ -16,6 +16,7 @@ import re
 import sys
 import uuid
 
+import sqlalchemy.exc
 from nameko.exceptions import IncorrectSignature, MethodNotFound
 from nameko.rpc import Rpc, RpcConsumer
 from nameko.timer import Timer
@@ -28,13 +29,24 @@ from shared.rpc import ServiceTimeout
 log = logging.getLogger(__name__)
 
 
+# The database went away or refused a connection (a restart, a failover).
+DATABASE_UNAVAILABLE = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.DisconnectionError)
+
+
 def as_contract_error(exc_info, description):
     """Keep contract errors; turn anything else into a logged ``InternalError``."""
     if exc_info is None or isinstance(exc_info[1], CONTRACT_ERRORS):
         return exc_info
     reference = uuid.uuid4().hex[:12]
-    log.error("internal error %s in %s", reference, description, exc_info=exc_info)
-    shown = str(exc_info[1]) if isinstance(exc_info[1], ServiceTimeout) else "internal error"
+    if isinstance(exc_info[1], DATABASE_UNAVAILABLE):
+        # An outage, not a bug: one line each (no traceback flood), and a caller told
+        # what happened and that trying again later makes sense. Nothing was written.
+        log.warning("database unavailable in %s, reference %s: %s", description, reference,
+                    type(getattr(exc_info[1], "orig", None) or exc_info[1]).__name__)
+        shown = "database unavailable, nothing was changed; try again"
+    else:
+        log.error("internal error %s in %s", reference, description, exc_info=exc_info)
+        shown = str(exc_info[1]) if isinstance(exc_info[1], ServiceTimeout) else "internal error"
     try:
         raise InternalError(f"{shown}, reference {reference}")
     except InternalError:

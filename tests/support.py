@@ -320,3 +320,65 @@ class FakeSmsGateway:
     def stop(self):
         self.server.kill()
         self.listener.close()
+
+
+class PostgresCluster:
+    """A PostgreSQL cluster of a test's own, on a free port, that the test may stop and
+    start (the machine's server is shared by every test and must stay up).
+
+    Runs the machine's server binaries as the ``postgres`` user, so it needs root; a
+    test that cannot have one is skipped."""
+
+    def __init__(self, host_auth="trust"):
+        import shutil
+        import socket
+        import tempfile
+
+        versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        if not versions or shutil.which("runuser") is None or os.geteuid() != 0:
+            pytest.skip("needs PostgreSQL's server binaries and root (to run them as postgres)")
+        self.binaries = versions[-1].parent
+        # Outside pytest's own temp folder, which only root may enter.
+        self.folder = Path(tempfile.mkdtemp(prefix="ekraf-pg-cluster-"))
+        self.data = self.folder / "data"
+        shutil.chown(self.folder, "postgres", "postgres")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        # Trust for the superuser over the socket; TCP as asked (passwords or trust).
+        self.as_postgres(str(self.binaries / "initdb"), "-D", str(self.data), "-U", "postgres",
+                         "--auth-local=trust", f"--auth-host={host_auth}")
+        self.start()
+
+    def as_postgres(self, *command, **kwargs):
+        return subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True,
+                              capture_output=True, **kwargs)
+
+    def pg_ctl(self, *args):
+        return self.as_postgres(str(self.binaries / "pg_ctl"), "-D", str(self.data), *args)
+
+    def start(self):
+        self.pg_ctl("-w", "-l", str(self.folder / "log"), "-o",
+                    f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1", "start")
+
+    def stop(self, mode="fast"):
+        """``fast``: disconnect every client and shut down cleanly (a restart);
+        ``immediate``: as if the server crashed."""
+        self.pg_ctl("-m", mode, "-w", "stop")
+
+    def psql(self, sql):
+        return self.as_postgres("psql", "-h", str(self.folder), "-p", str(self.port),
+                                "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c", sql)
+
+    def create_database(self, name):
+        self.psql(f'CREATE DATABASE "{name}"')
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
+    def destroy(self):
+        import shutil
+
+        try:
+            self.stop("immediate")
+        except subprocess.CalledProcessError:
+            pass  # already stopped
+        shutil.rmtree(self.folder, ignore_errors=True)
