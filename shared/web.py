@@ -119,7 +119,10 @@ class JsonWebServer(WebServer):
 
 
 class _JsonRoutingErrors:
-    """Turns werkzeug's HTML routing errors (unknown path) into JSON."""
+    """Turns werkzeug's own routing answers into JSON: an unknown path (HTML 404), a
+    method it refuses, and its redirects (e.g. ``//`` merged into ``/``), which are
+    answered 404 here: a public API has one spelling of each path. Every answer leaves
+    with the security headers."""
 
     def __init__(self, app):
         self.app = app
@@ -135,14 +138,19 @@ class _JsonRoutingErrors:
         body = self.app(environ, capture)
         code = int(captured["status"].split()[0])
         content_type = dict(captured["headers"]).get("Content-Type", "")
-        if code >= 400 and not content_type.startswith("application/json"):
+        if code >= 300 and not content_type.startswith("application/json"):
             if hasattr(body, "close"):
                 body.close()
+            status = 404 if code < 400 else code
             names = {404: ("NotFound", "no such resource"),
                      405: ("MethodNotAllowed", "only GET is served here")}
-            error, message = names.get(code, ("HTTPError", captured["status"]))
-            return error_response(code, error, message)(environ, start_response)
-        start_response(captured["status"], captured["headers"])
+            error, message = names.get(status, ("HTTPError", captured["status"]))
+            return error_response(status, error, message)(environ, start_response)
+        present = {name.lower() for name, _ in captured["headers"]}
+        headers = list(captured["headers"]) + [
+            (name, value) for name, value in SECURITY_HEADERS.items()
+            if name.lower() not in present]
+        start_response(captured["status"], headers)
         return body
 
 

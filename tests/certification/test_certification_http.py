@@ -70,6 +70,10 @@ def test_unknown_paths_and_other_methods_are_json_errors(base, issued):
     status, headers, body = get(base, f"/certificates/{issued[1]['number']}", method="POST")
     assert status == 405 and json.loads(body)["error"] == "MethodNotAllowed"
     assert headers["X-Content-Type-Options"] == "nosniff"
+    # werkzeug would redirect a doubled slash, in HTML: one spelling per path here.
+    status, headers, body = get(base, "/certificates//credential")
+    assert status == 404 and json.loads(body)["error"] == "NotFound"
+    assert headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_the_credential_verifies_offline_with_only_the_jwks(base, issued):
