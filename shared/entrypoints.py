@@ -22,6 +22,7 @@ from nameko.rpc import Rpc, RpcConsumer
 from nameko.timer import Timer
 
 from shared.config import float_setting
+from shared.consumers import SafeQueueConsumer
 from shared.db import finish_unit_of_work
 from shared.errors import CONTRACT_ERRORS, InternalError, NotFound, ValidationError
 from shared.rpc import ServiceTimeout
@@ -66,6 +67,16 @@ def signature_error(method, args, kwargs):
 
 
 class ContractRpcConsumer(RpcConsumer):
+    queue_consumer = SafeQueueConsumer()
+
+    def on_undecodable(self, message, exc):
+        """A request whose body is not JSON we can read: the caller hears why."""
+        try:
+            raise ValidationError.field(
+                "_request", "Not readable JSON (malformed, or nested too deeply).")
+        except ValidationError:
+            self.handle_result(message, None, sys.exc_info())
+
     def get_provider_for_method(self, routing_key):
         try:
             return super().get_provider_for_method(routing_key)

@@ -33,6 +33,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared import config as cfg
+from shared.consumers import SafeQueueConsumer
 from shared.db import Database, finish_unit_of_work
 from shared.envelope import MalformedMessage, parse_envelope
 from shared.tables import processed_messages
@@ -73,6 +74,8 @@ def declare_queue(channel, name, arguments=None):
 
 class ReliableEventHandler(EventHandler):
     """nameko's EventHandler with commit-before-ack, retries and a dead-letter queue."""
+
+    queue_consumer = SafeQueueConsumer()
 
     def __init__(self, source_service, event_type, **kwargs):
         super().__init__(source_service, event_type, handler_type=SERVICE_POOL,
@@ -129,6 +132,12 @@ class ReliableEventHandler(EventHandler):
         except Exception as error:
             log.warning("could not settle a message from %s (%s); the broker will "
                         "redeliver it", self.queue.name, type(error).__name__)
+
+    def on_undecodable(self, message, exc):
+        """A body that is not JSON we can read: parked at once, with the reason."""
+        self.retry_or_park(message, MalformedMessage(
+            f"body is not readable JSON ({type(exc).__name__})"))
+        self._settle(self.queue_consumer.ack_message, message)
 
     def retry_or_park(self, message, exc):
         headers = {key: value for key, value in (message.headers or {}).items()

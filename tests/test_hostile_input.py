@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from nameko.exceptions import RemoteError
 
 from shared.errors import ContractError
+from tests.support import wait_until
 
 ALLOWED = {"ValidationError", "NotFound", "Conflict", "Forbidden"}
 
@@ -96,3 +97,65 @@ def test_hostile_arguments_get_a_result_or_a_contract_error(all_services, servic
         assert error.exc_type in ALLOWED
     except ContractError as error:
         assert type(error).__name__ in ALLOWED
+
+
+# -- bodies that are not JSON we can read ----------------------------------------------
+
+UNREADABLE = '{"args": [' + "[" * 100_000 + "]" * 100_000 + '], "kwargs": {}, "marker": "%s"}'
+
+
+def test_an_unreadable_request_gets_a_validation_error_not_a_timeout(all_services, base_config,
+                                                                     members_service):
+    """Nested too deeply for Python's JSON decoder: kombu cannot decode it. The caller
+    still gets an answer, and the log does not get the body."""
+    import json
+    import uuid
+
+    from kombu import Connection, Exchange, Producer, Queue
+
+    marker = uuid.uuid4().hex
+    exchange = Exchange("nameko-rpc", "topic", durable=True)
+    with Connection(base_config["AMQP_URI"]) as connection:
+        channel = connection.channel()
+        reply_queue = Queue(f"hostile-reply-{marker}", exchange, routing_key=f"hostile-{marker}",
+                            exclusive=True, auto_delete=True, channel=channel)
+        reply_queue.declare()
+        correlation_id = str(uuid.uuid4())
+        Producer(channel).publish(
+            UNREADABLE % marker, exchange=exchange, routing_key="members.get",
+            content_type="application/json", content_encoding="utf-8", serializer=None,
+            reply_to=f"hostile-{marker}", correlation_id=correlation_id)
+        reply = wait_until(lambda: reply_queue.get(no_ack=True), timeout=15,
+                           message="a reply to the unreadable request")
+    assert reply.properties["correlation_id"] == correlation_id
+    error = json.loads(reply.body)["error"]
+    assert error["exc_type"] == "ValidationError" and "_request" in error["value"]
+    assert all_services.members.list_subsectors()  # still answering
+    assert marker not in members_service.log()  # the body was not logged
+
+
+def test_an_unreadable_message_is_parked_with_the_reason(all_services, base_config):
+    import uuid
+
+    from kombu import Connection, Exchange, Producer
+
+    marker = uuid.uuid4().hex
+    with Connection(base_config["AMQP_URI"]) as connection:
+        Producer(connection.channel()).publish(
+            UNREADABLE % marker, exchange=Exchange("members.events", "topic", durable=True),
+            routing_key="member_registered", content_type="application/json",
+            content_encoding="utf-8", serializer=None)
+
+    def parked():
+        """Look at notifications' dead letters without taking them (never acked)."""
+        with Connection(base_config["AMQP_URI"]) as connection:
+            channel = connection.channel()
+            while (message := channel.basic_get("notifications.dead-letter")) is not None:
+                body = message.body.decode() if isinstance(message.body, bytes) else message.body
+                if marker in body:
+                    return dict(message.headers)
+        return None
+
+    headers = wait_until(parked, timeout=15, message="the unreadable message, parked")
+    assert "readable JSON" in headers["x-ekraf-error"]
+    assert all_services.notifications.delivery_counts() is not None  # still answering
