@@ -38,7 +38,8 @@ def cluster():
 
 
 @pytest.fixture
-def stack(cluster, base_config, smtp_server, tmp_path):
+def stack(cluster, vhost_config, smtp_server, tmp_path):
+    base_config = vhost_config
     messages = MessageLog()
     watcher = ServiceContainer(subscriber_class(
         "members", MEMBER_EVENTS, messages, name="restart_watcher"), base_config)
@@ -64,7 +65,8 @@ def stack(cluster, base_config, smtp_server, tmp_path):
 
 
 def test_a_postgres_restart_under_load_gives_answers_not_hangs_and_loses_nothing(
-        cluster, stack, base_config):
+        cluster, stack, vhost_config):
+    base_config = vhost_config
     processes, messages = stack
     tag = uuid.uuid4().hex[:6]
     stop_load = eventlet.Event()

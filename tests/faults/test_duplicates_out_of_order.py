@@ -10,10 +10,8 @@ events' and certification's messages about them): twin A's once, in order; twin 
 in reverse order, then all of them again. Each consumer must end up the same for both.
 """
 import json
-import subprocess
 import uuid
 from collections import Counter
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import eventlet
 import pytest
@@ -28,19 +26,6 @@ from tests.support import ServiceProcess, outcome_of, wait_for_rpc, wait_until
 
 PROBES = {"members": "list_subsectors", "certification": "list_schemes",
           "events": "list_events", "notifications": "delivery_counts"}
-
-
-@pytest.fixture
-def vhost_config(infrastructure, base_config, request):
-    if request.config.getoption("--docker"):
-        pytest.skip("needs rabbitmqctl to make a vhost of its own")
-    base = urlsplit(infrastructure[0])
-    vhost = f"ekraf-reorder-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True)
-    subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, base.username or "guest",
-                    ".*", ".*", ".*"], check=True, capture_output=True)
-    yield {**base_config, "AMQP_URI": urlunsplit(base._replace(path="/" + quote(vhost, safe="")))}
-    subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True)
 
 
 @pytest.fixture
