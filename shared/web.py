@@ -159,6 +159,7 @@ class JsonHttp(HttpRequestHandler):
 
     def __init__(self, url, expected_exceptions=CONTRACT_ERRORS, **kwargs):
         super().__init__("GET", url, expected_exceptions=expected_exceptions, **kwargs)
+        self.read_only = True  # public GETs only read: a session without a transaction
 
     def response_from_result(self, result):
         return secure(super().response_from_result(result))
