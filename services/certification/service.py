@@ -39,11 +39,11 @@ class CertificationService:
     def create_scheme(self, data):
         return operations.create_scheme(self.db, data)
 
-    @rpc
+    @rpc(read_only=True)
     def get_scheme(self, code):
         return operations.get_scheme(self.db, code)
 
-    @rpc
+    @rpc(read_only=True)
     def list_schemes(self, filters=None):
         return operations.list_schemes(self.db, filters)
 
@@ -51,11 +51,11 @@ class CertificationService:
     def register_assessor(self, data):
         return operations.register_assessor(self.db, self.members, data)
 
-    @rpc
+    @rpc(read_only=True)
     def get_assessor(self, assessor_id):
         return operations.get_assessor(self.db, assessor_id)
 
-    @rpc
+    @rpc(read_only=True)
     def list_assessors(self, filters=None):
         return operations.list_assessors(self.db, filters)
 
@@ -63,11 +63,11 @@ class CertificationService:
     def schedule_session(self, data):
         return operations.schedule_session(self.db, data)
 
-    @rpc
+    @rpc(read_only=True)
     def get_session(self, session_id):
         return operations.get_session(self.db, session_id)
 
-    @rpc
+    @rpc(read_only=True)
     def list_sessions(self, filters=None):
         return operations.list_sessions(self.db, filters)
 
@@ -77,11 +77,11 @@ class CertificationService:
     def apply(self, data):
         return operations.apply(self.db, self.outbox, self.members, data)
 
-    @rpc
+    @rpc(read_only=True)
     def get_application(self, application_id):
         return operations.get_application(self.db, application_id)
 
-    @rpc
+    @rpc(read_only=True)
     def list_applications(self, filters=None):
         return operations.list_applications(self.db, filters)
 
@@ -92,15 +92,15 @@ class CertificationService:
 
     # -- certificates --------------------------------------------------------------
 
-    @rpc
+    @rpc(read_only=True)
     def get_certificate(self, number):
         return operations.get_certificate(self.db, number)
 
-    @rpc
+    @rpc(read_only=True)
     def list_certificates(self, filters=None):
         return operations.list_certificates(self.db, filters)
 
-    @rpc
+    @rpc(read_only=True)
     def verify(self, number):
         return operations.verify(self.db, number)
 

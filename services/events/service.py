@@ -35,11 +35,11 @@ class EventsService:
     def cancel_event(self, event_id, reason):
         return operations.cancel_event(self.db, self.outbox, event_id, reason)
 
-    @rpc
+    @rpc(read_only=True)
     def get_event(self, event_id):
         return operations.get_event(self.db, event_id)
 
-    @rpc
+    @rpc(read_only=True)
     def list_events(self, filters=None):
         return operations.list_events(self.db, filters)
 
@@ -57,6 +57,6 @@ class EventsService:
     def check_in(self, event_id, member_id):
         return operations.check_in(self.db, self.outbox, event_id, member_id)
 
-    @rpc
+    @rpc(read_only=True)
     def list_registrations(self, event_id, filters=None):
         return operations.list_registrations(self.db, event_id, filters)

@@ -24,15 +24,15 @@ class MembersService:
     def register(self, data):
         return operations.register(self.db, self.outbox, data)
 
-    @rpc
+    @rpc(read_only=True)
     def get(self, member_id):
         return operations.get(self.db, member_id)
 
-    @rpc
+    @rpc(read_only=True)
     def get_by_number(self, member_number):
         return operations.get_by_number(self.db, member_number)
 
-    @rpc
+    @rpc(read_only=True)
     def list(self, filters=None):
         return operations.list_members(self.db, filters)
 

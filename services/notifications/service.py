@@ -24,7 +24,7 @@ class NotificationsService:
     deliveries = DeliveryWorker()
     members = TimedRpcProxy("members")
 
-    @rpc
+    @rpc(read_only=True)
     def list_inbox(self, member_id, filters=None):
         return operations.list_inbox(self.db, member_id, filters)
 
@@ -32,7 +32,7 @@ class NotificationsService:
     def mark_read(self, member_id, notification_ids):
         return operations.mark_read(self.db, member_id, notification_ids)
 
-    @rpc
+    @rpc(read_only=True)
     def get_preferences(self, member_id):
         return operations.get_preferences(self.db, member_id)
 
@@ -40,11 +40,11 @@ class NotificationsService:
     def set_preferences(self, member_id, data):
         return operations.set_preferences(self.db, member_id, data)
 
-    @rpc
+    @rpc(read_only=True)
     def list_deliveries(self, filters=None):
         return operations.list_deliveries(self.db, filters)
 
-    @rpc
+    @rpc(read_only=True)
     def delivery_counts(self):
         return operations.delivery_counts(self.db)
 

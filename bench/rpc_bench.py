@@ -1,0 +1,51 @@
+"""1. RPC: the bare echo service against members.get, members.register and
+events.register, at 1, 10 and 50 concurrent clients."""
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from bench.load import active_members, closed_loop, member_data
+from bench.report import latency_ms, table
+
+
+def run(stack, smoke):
+    seconds = 1.0 if smoke else 5.0
+    concurrencies = (1, 10) if smoke else (1, 10, 50)
+    config = stack.config
+    with ClusterRpcProxy(config, timeout=60) as rpc:
+        member = rpc.members.activate(rpc.members.register(member_data())["id"])
+        starts = datetime.now(timezone.utc) + timedelta(days=30)
+        event = rpc.events.create_event({
+            "title": "Pelatihan Bench", "kind": "training", "venue": "Dome",
+            "city": "Balikpapan", "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=3)).isoformat(), "capacity": 100_000})
+        rpc.events.publish_event(event["id"])
+    # events.register needs a member per call: made beforehand, handed out in order.
+    needed = 150 if smoke else 3000
+    registrants = iter(active_members(config, needed))
+
+    calls = {
+        "echo (baseline)": lambda rpc, n, i: rpc.bench_echo.echo({"id": member["id"]}),
+        "members.get": lambda rpc, n, i: rpc.members.get(member["id"]),
+        "members.register": lambda rpc, n, i: rpc.members.register(member_data()),
+        "events.register": lambda rpc, n, i: rpc.events.register(
+            event["id"], next(registrants)["id"]) if i >= 0 else None,
+    }
+    rows, figures = [], {}
+    for clients in concurrencies:
+        for name, call in calls.items():
+            rate, latencies, errors = closed_loop(config, clients, seconds, call)
+            figures[(name, clients)] = rate
+            baseline = figures[("echo (baseline)", clients)]
+            rows.append((name, clients, rate, *latency_ms(latencies),
+                         rate / baseline if baseline else None,
+                         ", ".join(f"{kind} x{count}" for kind, count in
+                                   Counter(errors).items()) or 0))
+    notes = [f"{seconds:.0f} s per cell after a warm-up; one client process, a connection "
+             "per client; ratio = calls/s over the echo baseline's at the same concurrency.",
+             "Targets at 10 clients: members.get >= 0.7x, members.register >= 0.4x."]
+    text = table("RPC throughput and latency",
+                 ["call", "clients", "calls/s", "p50 ms", "p95 ms", "p99 ms", "x echo",
+                  "errors"], rows, notes)
+    return text, figures

@@ -1,0 +1,106 @@
+"""The system under measurement: the four services and the echo baseline, each a
+``nameko run`` process as operators start it, in a RabbitMQ vhost and PostgreSQL
+databases of the run's own (removed afterwards), with a local SMTP server."""
+import os
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import sqlalchemy as sa
+
+from tests.support import ServiceProcess, SmtpServer, wait_for_rpc
+
+SERVICES = ("members", "certification", "events", "notifications")
+PROBES = {"members": "list_subsectors", "certification": "list_schemes",
+          "events": "list_events", "notifications": "delivery_counts", "bench_echo": "echo"}
+AMQP_URI = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+PG_ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Stack:
+    def __init__(self):
+        self.run_id = uuid.uuid4().hex[:8]
+        self.folder = Path(tempfile.mkdtemp(prefix="ekraf-bench-"))
+        self.vhost = f"ekraf-bench-{self.run_id}"
+        base = urlsplit(AMQP_URI)
+        self.amqp_uri = urlunsplit(base._replace(path="/" + quote(self.vhost, safe="")))
+        self.config = {"AMQP_URI": self.amqp_uri}
+        self.admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        self.databases, self.processes, self.engines = {}, {}, {}
+        self.smtp = None
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self, services=SERVICES, echo=True):
+        subprocess.run(["rabbitmqctl", "add_vhost", self.vhost], check=True, capture_output=True)
+        user = urlsplit(AMQP_URI).username or "guest"
+        subprocess.run(["rabbitmqctl", "set_permissions", "-p", self.vhost, user, ".*", ".*",
+                        ".*"], check=True, capture_output=True)
+        (self.folder / "mail").mkdir()
+        self.smtp = SmtpServer(self.folder / "mail", free_port())
+        for name in services:
+            self.start_service(name)
+        if echo:
+            self.start_service("bench_echo")
+        return self
+
+    def start_service(self, name):
+        env = {"AMQP_URI": self.amqp_uri, "VAR_DIR": str(self.folder),
+               "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
+               "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.smtp.port),
+               # The public endpoint's per-client limit would measure itself, not verify.
+               "HTTP_RATE_LIMIT_PER_MINUTE": "10000000"}
+        module = "bench.echo_service" if name == "bench_echo" else f"services.{name}.service"
+        if name != "bench_echo":
+            env[f"{name.upper()}_DB_URL"] = self.database(name)
+        process = ServiceProcess(module, env, self.folder / f"{name}.log").start()
+        self.processes[name] = process
+        wait_for_rpc(self.config, name, PROBES[name], timeout=90)
+        if name == "certification":
+            self.http_base = "http://" + env["WEB_SERVER_ADDRESS"]
+        return process
+
+    def database(self, name):
+        database = f"bench_{name}_{self.run_id}"
+        with self.admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{database}"'))
+        url = urlunsplit(urlsplit(PG_ADMIN_URL)._replace(path="/" + database))
+        self.databases[name] = database
+        self.engines[name] = sa.create_engine(url)
+        return url
+
+    def stop(self):
+        for process in self.processes.values():
+            process.stop()
+        for engine in self.engines.values():
+            engine.dispose()
+        with self.admin.connect() as connection:
+            for database in self.databases.values():
+                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        self.admin.dispose()
+        if self.smtp:
+            self.smtp.stop()
+        subprocess.run(["rabbitmqctl", "delete_vhost", self.vhost], capture_output=True)
+
+    # -- looking in -------------------------------------------------------------
+
+    def rss_mb(self, name):
+        """Resident memory of a service's process, in MB."""
+        with open(f"/proc/{self.processes[name].process.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return None
+
+    def scalar(self, name, sql, **params):
+        with self.engines[name].connect() as connection:
+            return connection.execute(sa.text(sql), params).scalar()
