@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONWARNINGS := ignore
 
-.PHONY: install run demo test test-unit dead-letters replay clean
+.PHONY: bench bench-smoke install run demo test test-unit dead-letters replay clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ demo: install
 test: install
 	$(PY) -m pytest -q --ignore=tests/faults
 	$(PY) -m pytest -q tests/faults
+
+# Benchmarks (not tests): each against a baseline measured in the same run; the tables
+# are printed and appended to bench/results.md. About 10 minutes. See docs/performance.md.
+#   make bench                    (all)      make bench BENCH="rpc outbox"   (some)
+bench: install
+	$(PY) -m bench $(BENCH)
+
+# Every benchmark at tiny sizes, to check they still run (the test suite does this too).
+bench-smoke: install
+	$(PY) -m bench --smoke --results var/bench-smoke.md
 
 # Domain rules and pure helpers only: no broker, no database.
 test-unit: install

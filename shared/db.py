@@ -49,21 +49,31 @@ def patch_psycopg_for_eventlet():
             _psycopg_patched = True
 
 
+# A pooled connection idle longer than this is checked (SELECT 1) before use.
+PING_IF_IDLE_SECONDS = 1.0
+
+
 def make_engine(url, pool_size=10, autocommit=False):
-    """An engine for ``url``. PostgreSQL connections are not pinged before use (a
-    round trip per request): after a database restart the first statement on each
-    stale connection fails, which invalidates the whole pool, and the caller gets
-    "database unavailable"; the next call connects afresh."""
+    """An engine for ``url``.
+
+    PostgreSQL connections are checked before use only when they have been idle for
+    a while (``PING_IF_IDLE_SECONDS``): SQLAlchemy's ``pool_pre_ping`` costs a round
+    trip on every request, yet a connection handed back a moment ago is almost
+    always alive. After a database restart, the idle connections fail their check
+    and are replaced, so callers see no error once the database is back.
+    """
     if url.startswith("postgresql"):
         patch_psycopg_for_eventlet()
         options = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} \
             if autocommit else {}
         # hide_parameters: SQL errors land in logs and dead-letter headers, and the
         # values bound to a statement may be personal data (emails, phone numbers).
-        return create_engine(
+        engine = create_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=10,
             hide_parameters=True, **options,
         )
+        _ping_idle_connections(engine)
+        return engine
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
@@ -77,6 +87,31 @@ def make_engine(url, pool_size=10, autocommit=False):
         cursor.close()
 
     return engine
+
+
+def _ping_idle_connections(engine):
+    import time
+
+    from sqlalchemy.exc import DisconnectionError
+
+    @event.listens_for(engine, "checkin")
+    def _remember_checkin(dbapi_connection, record):
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check_if_idle(dbapi_connection, record, proxy):
+        idle_since = record.info.get("checked_in_at")
+        if idle_since is None or time.monotonic() - idle_since < PING_IF_IDLE_SECONDS:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            if not dbapi_connection.autocommit:
+                dbapi_connection.rollback()
+        except Exception as error:
+            # The pool drops this connection and checks out another (a new one).
+            raise DisconnectionError(f"stale connection: {type(error).__name__}") from error
 
 
 def is_postgres(bind):
