@@ -23,10 +23,12 @@ demo: install
 	$(PY) -m demo
 
 # Every test, against the RabbitMQ and PostgreSQL on this machine. The fault tests
-# (they cut the broker off and kill services) run in a test process of their own.
+# (they cut the broker off and kill services) run in a test process of their own; then
+# every benchmark at tiny sizes (it fails if one of them no longer runs).
 test: install
 	$(PY) -m pytest -q --ignore=tests/faults
 	$(PY) -m pytest -q tests/faults
+	$(PY) -m bench --smoke --results var/bench-smoke.md
 
 # Benchmarks (not tests): each against a baseline measured in the same run; the tables
 # are printed and appended to bench/results.md. About 10 minutes. See docs/performance.md.
@@ -34,7 +36,7 @@ test: install
 bench: install
 	$(PY) -m bench $(BENCH)
 
-# Every benchmark at tiny sizes, to check they still run (the test suite does this too).
+# Every benchmark at tiny sizes, to check they still run (`make test` does this too).
 bench-smoke: install
 	$(PY) -m bench --smoke --results var/bench-smoke.md
 

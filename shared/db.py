@@ -53,7 +53,7 @@ def patch_psycopg_for_eventlet():
 PING_IF_IDLE_SECONDS = 1.0
 
 
-def make_engine(url, pool_size=10, autocommit=False):
+def make_engine(url, pool_size=10, max_overflow=4, autocommit=False):
     """An engine for ``url``.
 
     PostgreSQL connections are checked before use only when they have been idle for
@@ -69,7 +69,7 @@ def make_engine(url, pool_size=10, autocommit=False):
         # hide_parameters: SQL errors land in logs and dead-letter headers, and the
         # values bound to a statement may be personal data (emails, phone numbers).
         engine = create_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=10,
+            url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=10,
             hide_parameters=True, **options,
         )
         _ping_idle_connections(engine)
@@ -133,11 +133,13 @@ class Database(DependencyProvider):
     def setup(self):
         service_name = self.container.service_name
         url = cfg.db_url(self.container.config, service_name)
-        pool_size = cfg.int_setting(self.container.config, "max_workers", 10) + 2
-        self.engine = make_engine(url, pool_size=pool_size)
+        workers = cfg.int_setting(self.container.config, "max_workers", 10)
+        # Kept: one connection per worker, plus the outbox relay and a spare; more
+        # than that only briefly. PostgreSQL's max_connections is shared by everyone.
+        self.engine = make_engine(url, pool_size=workers + 2)
         # For read-only entrypoints, a pool of connections that stay in autocommit:
         # each statement on its own, without the BEGIN and COMMIT round trips.
-        self.reader = (make_engine(url, pool_size=max(2, pool_size // 2), autocommit=True)
+        self.reader = (make_engine(url, pool_size=3, max_overflow=workers, autocommit=True)
                        if is_postgres(self.engine) else self.engine)
         if self.migrations_dir is not None:
             from shared.migrations import upgrade_to_head
