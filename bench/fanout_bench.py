@@ -29,6 +29,7 @@ def run(stack, smoke):
     wait_until(lambda: stack.scalar("notifications", "SELECT count(*) FROM contacts "
                                     "WHERE subsector = :s", s=subsector) >= count,
                timeout=600, interval=0.5, message="the directory to fill")
+    stack.settle()
     starts = datetime.now(timezone.utc) + timedelta(days=14)
     envelope = make_envelope("events", "event_published", {
         "id": str(uuid.uuid4()), "title": "Pameran Kriya Kaltim", "kind": "exhibition",

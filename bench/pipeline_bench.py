@@ -54,6 +54,7 @@ def run(stack, smoke):
     members = active_members(config, total, prefix="Peserta Pipeline")
     applications, assessor, units = _applications(config, members, smoke)
 
+    stack.settle()
     work = LightQueue()
     scheduled = {}  # member_id -> the moment its result was due to be recorded
     returned = {}

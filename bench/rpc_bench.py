@@ -35,6 +35,7 @@ def run(stack, smoke):
     rows, figures = [], {}
     for clients in concurrencies:
         for name, call in calls.items():
+            stack.settle()  # what the last cell set off (messages, emails) is done
             rate, latencies, errors = closed_loop(config, clients, seconds, call)
             figures[(name, clients)] = rate
             baseline = figures[("echo (baseline)", clients)]

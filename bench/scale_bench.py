@@ -85,6 +85,7 @@ def run(stack, smoke):
     started = time.monotonic()
     fill_members(stack, members)
     filled_in = time.monotonic() - started
+    stack.settle()
     rng = random.Random(11)
     calls = {
         "members.list (first page)": lambda rpc, n, i: rpc.members.list({"limit": 50}),

@@ -93,6 +93,28 @@ class Stack:
 
     # -- looking in -------------------------------------------------------------
 
+    def backlog(self):
+        """Messages waiting in the run's queues, and emails or SMS not yet sent."""
+        listed = subprocess.run(["rabbitmqctl", "list_queues", "-q", "-p", self.vhost,
+                                 "name", "messages"], capture_output=True, text=True).stdout
+        queued = sum(int(parts[-1]) for parts in (line.split() for line in listed.splitlines())
+                     if len(parts) >= 2 and parts[-1].isdigit()
+                     and not parts[0].endswith("dead-letter"))
+        unsent = self.scalar("notifications", "SELECT count(*) FROM deliveries "
+                             "WHERE status = 'pending'") if "notifications" in self.engines else 0
+        return queued + unsent
+
+    def settle(self, timeout=300):
+        """Wait until the work earlier steps caused is done (queues drained, emails
+        sent), so that it does not weigh on the next measurement."""
+        import time
+
+        import eventlet
+
+        deadline = time.monotonic() + timeout
+        while self.backlog() and time.monotonic() < deadline:
+            eventlet.sleep(1)
+
     def rss_mb(self, name):
         """Resident memory of a service's process, in MB."""
         with open(f"/proc/{self.processes[name].process.pid}/status") as f:

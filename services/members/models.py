@@ -30,6 +30,7 @@ class Member(Base):
     created_at = mapped_column(UTCDateTime, nullable=False)
     updated_at = mapped_column(UTCDateTime, nullable=False)
 
+    # Also, on PostgreSQL: EXPRESSION_INDEXES below.
     __table_args__ = (sa.Index("ix_members_created_at_id", "created_at", "id"),)
 
     def to_record(self):
@@ -51,6 +52,11 @@ class Member(Base):
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
+
+
+# Made by migration 0002 on PostgreSQL only, and not expressible portably here:
+# trigram indexes on lower(full_name) and lower(business_name) for the ``q`` filter.
+EXPRESSION_INDEXES = ("ix_members_full_name_trgm", "ix_members_business_name_trgm")
 
 
 class MemberNumberSequence(Base):
