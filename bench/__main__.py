@@ -9,6 +9,7 @@ eventlet.monkey_patch()  # noqa: E402  (before anything imports socket or thread
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -42,6 +43,8 @@ def main(argv=None):
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from "
                      + ", ".join(BENCHMARKS))
     names = args.names or list(BENCHMARKS)
+    # Stopped (Ctrl-C or SIGTERM): the finally below still removes the stack.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     stack = Stack()
     sections, failures = [], []
     began = time.monotonic()

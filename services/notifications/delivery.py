@@ -202,6 +202,10 @@ class DeliveryWorker(DependencyProvider):
         except Exception as exc:
             log.error("could not record the outcome of delivery %s: %s",
                       delivery.id, type(exc).__name__)
+        finally:
+            # A sender is free again: the loop, which waits while every sender is
+            # busy, may claim the next delivery now rather than at its next poll.
+            self.wake()
 
     def record_outcome(self, delivery_id, lease, error):
         """Record a send's outcome, if the delivery is still this sender's to record."""
