@@ -29,12 +29,10 @@ import eventlet
 from kombu import Connection
 from nameko.amqp.publish import Publisher
 from nameko.events import SERVICE_POOL, EventHandler
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared import config as cfg
 from shared.consumers import SafeQueueConsumer
-from shared.db import Database, finish_unit_of_work
+from shared.db import Database, finish_unit_of_work, insert_ignoring_duplicates
 from shared.envelope import MalformedMessage, parse_envelope
 from shared.tables import processed_messages
 from shared.timeutil import iso, utcnow
@@ -189,14 +187,12 @@ def _worker_session(service):
 
 def claim_event(session, consumer, envelope):
     """Record that ``consumer`` applies this event; False if it already has."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(processed_messages).values(
-        consumer=consumer,
-        event_id=str(envelope["event_id"]),
-        event_type=envelope["event_type"],
-        processed_at=utcnow(),
-    ).on_conflict_do_nothing()
-    return session.execute(statement).rowcount == 1
+    return insert_ignoring_duplicates(session, processed_messages, [{
+        "consumer": consumer,
+        "event_id": str(envelope["event_id"]),
+        "event_type": envelope["event_type"],
+        "processed_at": utcnow(),
+    }]) == 1
 
 
 def event_handler(source_service, event_type):

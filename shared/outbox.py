@@ -45,14 +45,12 @@ def events_exchange(service_name):
 def add_message(session, producer, event_type, data):
     """Store one message in the session's transaction; return its envelope."""
     envelope = make_envelope(producer, event_type, data)
-    session.execute(
-        insert(outbox_messages).values(
-            event_id=envelope["event_id"],
-            event_type=event_type,
-            payload=json.dumps(envelope, ensure_ascii=False, separators=(",", ":")),
-            created_at=utcnow(),
-        )
-    )
+    session.execute(insert(outbox_messages), {  # values as parameters: cached statement
+        "event_id": envelope["event_id"],
+        "event_type": event_type,
+        "payload": json.dumps(envelope, ensure_ascii=False, separators=(",", ":")),
+        "created_at": utcnow(),
+    })
     return envelope
 
 

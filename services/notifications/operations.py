@@ -3,12 +3,10 @@ notifications and deliveries, answer the RPC methods. Sending is in ``delivery.p
 import uuid
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from services.notifications import domain, schemas
 from services.notifications.models import Contact, Delivery, Notification, Preference
-from shared.db import is_postgres, upsert_if_newer
+from shared.db import insert_ignoring_duplicates, upsert_if_newer
 from shared.envelope import require_fields
 from shared.errors import NotFound, ValidationError
 from shared.pagination import paginate
@@ -68,15 +66,6 @@ def _preferences(session, member_ids):
 
 # -- turning a message into notifications and deliveries --------------------------
 
-def _insert_ignoring_duplicates(session, model, rows):
-    """Insert rows in batches; a row already there (a redelivery) is skipped."""
-    insert = pg_insert if is_postgres(session.get_bind()) else sqlite_insert
-    for start in range(0, len(rows), BATCH_SIZE):
-        batch = rows[start:start + BATCH_SIZE]
-        if batch:
-            session.execute(insert(model).values(batch).on_conflict_do_nothing())
-
-
 def _rows_for(envelope, source, contacts, preferences, sms_enabled):
     """The in-app notification and the deliveries for each contact."""
     now, due = utcnow_precise(), utcnow()
@@ -112,8 +101,8 @@ def notify(session, members, envelope, source, sms_enabled):
     contacts = _contacts(session, members, member_ids)
     notifications, deliveries = _rows_for(envelope, source, contacts,
                                           _preferences(session, member_ids), sms_enabled)
-    _insert_ignoring_duplicates(session, Notification, notifications)
-    _insert_ignoring_duplicates(session, Delivery, deliveries)
+    insert_ignoring_duplicates(session, Notification.__table__, notifications, BATCH_SIZE)
+    insert_ignoring_duplicates(session, Delivery.__table__, deliveries, BATCH_SIZE)
     return len(notifications)
 
 
@@ -139,8 +128,8 @@ def announce(session, envelope, source, sms_enabled):
         notifications, deliveries = _rows_for(
             envelope, source, audience,
             _preferences(session, [contact.member_id for contact in audience]), sms_enabled)
-        _insert_ignoring_duplicates(session, Notification, notifications)
-        _insert_ignoring_duplicates(session, Delivery, deliveries)
+        insert_ignoring_duplicates(session, Notification.__table__, notifications, BATCH_SIZE)
+        insert_ignoring_duplicates(session, Delivery.__table__, deliveries, BATCH_SIZE)
         total += len(notifications)
 
 
@@ -180,8 +169,8 @@ def set_preferences(session, member_id, data):
     if not choices:
         raise ValidationError.field("data", "Give at least one of email, sms, announcements.")
     # Create the row if need be (two first calls at once: one inserts, both then lock it).
-    _insert_ignoring_duplicates(session, Preference,
-                                [{"member_id": member_id, **DEFAULT_PREFERENCES}])
+    insert_ignoring_duplicates(session, Preference.__table__,
+                               [{"member_id": member_id, **DEFAULT_PREFERENCES}])
     preference = session.get(Preference, member_id, with_for_update=True,
                              populate_existing=True)
     for name, value in choices.items():
