@@ -142,7 +142,7 @@ class Database(DependencyProvider):
         self.engine = make_engine(url, pool_size=workers + 2)
         # For read-only entrypoints, a pool of connections that stay in autocommit:
         # each statement on its own, without the BEGIN and COMMIT round trips.
-        self.reader = (make_engine(url, pool_size=3, max_overflow=workers, autocommit=True)
+        self.reader = (make_engine(url, pool_size=workers, max_overflow=2, autocommit=True)
                        if is_postgres(self.engine) else self.engine)
         if self.migrations_dir is not None:
             from shared.migrations import upgrade_to_head

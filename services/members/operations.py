@@ -55,7 +55,15 @@ def register(session, outbox, data):
 
 
 def get(session, member_id):
-    return _load_member(session, member_id).to_record()
+    # The hottest query: a Core row, not an ORM instance (a third of the call's CPU
+    # went to loading the instance). Member.to_record only reads attributes, which
+    # the row has too.
+    member_id = parse_uuid(member_id, "member_id")
+    members = Member.__table__
+    row = session.execute(select(members).where(members.c.id == member_id)).first()
+    if row is None:
+        raise NotFound(f"no member {member_id}")
+    return Member.to_record(row)
 
 
 def get_by_number(session, member_number):
