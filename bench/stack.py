@@ -2,7 +2,6 @@
 ``nameko run`` process as operators start it, in a RabbitMQ vhost and PostgreSQL
 databases of the run's own (removed afterwards), with a local SMTP server."""
 import os
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -11,19 +10,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 
-from tests.support import ServiceProcess, SmtpServer, wait_for_rpc
+from tests.support import ServiceProcess, SmtpServer, free_port, service_env, wait_for_rpc
 
 SERVICES = ("members", "certification", "events", "notifications")
-PROBES = {"members": "list_subsectors", "certification": "list_schemes",
-          "events": "list_events", "notifications": "delivery_counts", "bench_echo": "echo"}
 AMQP_URI = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 PG_ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Stack:
@@ -54,19 +45,20 @@ class Stack:
         return self
 
     def start_service(self, name):
-        env = {"AMQP_URI": self.amqp_uri, "VAR_DIR": str(self.folder),
-               "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
-               "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.smtp.port),
-               # The public endpoint's per-client limit would measure itself, not verify.
-               "HTTP_RATE_LIMIT_PER_MINUTE": "10000000"}
-        module = "bench.echo_service" if name == "bench_echo" else f"services.{name}.service"
-        if name != "bench_echo":
-            env[f"{name.upper()}_DB_URL"] = self.database(name)
+        if name == "bench_echo":
+            module, env, probe = "bench.echo_service", {"AMQP_URI": self.amqp_uri}, "echo"
+        else:
+            module, probe = f"services.{name}.service", None
+            env = service_env(
+                name, self.amqp_uri, self.database(name), self.folder, self.smtp.port,
+                # The public endpoint's per-client limit would measure itself, not verify.
+                HTTP_RATE_LIMIT_PER_MINUTE="10000000")
+        if name == "certification":
+            env["WEB_SERVER_ADDRESS"] = f"127.0.0.1:{free_port()}"
+            self.http_base = "http://" + env["WEB_SERVER_ADDRESS"]
         process = ServiceProcess(module, env, self.folder / f"{name}.log").start()
         self.processes[name] = process
-        wait_for_rpc(self.config, name, PROBES[name], timeout=90)
-        if name == "certification":
-            self.http_base = "http://" + env["WEB_SERVER_ADDRESS"]
+        wait_for_rpc(self.config, name, probe, timeout=90)
         return process
 
     def database(self, name):

@@ -1,15 +1,14 @@
 """The services started as operators start them (``nameko run`` processes), each
 with its own database, and outside subscribers recording every message they send.
 Shared by every test folder; started once per test run, on first use."""
-import socket
-
 import pytest
 import sqlalchemy as sa
 from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.support import (
-    FakeSmsGateway, MessageLog, ServiceProcess, SmtpServer, subscriber_class, wait_for_rpc,
+    FakeSmsGateway, MessageLog, ServiceProcess, SmtpServer, free_port, subscriber_class,
+    wait_for_rpc,
 )
 
 MEMBER_EVENTS = ["member_registered", "member_activated", "member_updated", "member_suspended",
@@ -32,20 +31,14 @@ CERTIFICATE_EVENTS = ["application_submitted", "assessment_completed", "certific
                       "certificate_expired", "certificate_expiring"]
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_service(base_config, tmp_path_factory, name, env, probe="list_subsectors"):
+def start_service(base_config, tmp_path_factory, name, env):
     log_path = tmp_path_factory.getbasetemp() / f"{name}.log"
     process = ServiceProcess(f"services.{name}.service", {
         "AMQP_URI": base_config["AMQP_URI"], "VAR_DIR": base_config["VAR_DIR"],
         "HANDLER_RETRY_DELAYS_MS": base_config["HANDLER_RETRY_DELAYS_MS"], **env,
     }, log_path).start()
     try:
-        wait_for_rpc(base_config, name, probe)
+        wait_for_rpc(base_config, name)
     except AssertionError:
         process.stop()
         raise AssertionError(f"{name} did not start:\n" + process.log()[-3000:])
@@ -83,7 +76,7 @@ def certification_service(base_config, make_database, members_service, certifica
         "PUBLIC_BASE_URL": "https://sertifikat.ekraf-kaltim.test",
         "CERTIFICATE_EXPIRY_CHECK_SECONDS": "1",  # the daily timer, every second here
         "HTTP_RATE_LIMIT_PER_MINUTE": "60",
-    }, probe="list_schemes")
+    })
     process.http_base = f"http://127.0.0.1:{port}"
     yield process
     process.stop()
@@ -109,7 +102,7 @@ def event_messages(base_config):
 def events_service(base_config, make_database, members_service, event_messages,
                    tmp_path_factory):
     process = start_service(base_config, tmp_path_factory, "events",
-                            {"EVENTS_DB_URL": make_database("events")}, probe="list_events")
+                            {"EVENTS_DB_URL": make_database("events")})
     yield process
     process.stop()
 
@@ -167,7 +160,7 @@ def notifications_service(base_config, make_database, members_service, smtp_serv
         "NOTIFY_RETRY_DELAYS_SECONDS": "0.2,0.4,0.8",  # fast, but the same schedule logic
         "NOTIFY_POLL_SECONDS": "0.2",
         "NOTIFY_SEND_TIMEOUT_SECONDS": "3",
-    }, probe="delivery_counts")
+    })
     yield process
     process.stop()
 

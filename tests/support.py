@@ -71,8 +71,36 @@ class ServiceProcess:
         return Path(self.log_path).read_text(errors="replace")
 
 
-def wait_for_rpc(config, service, method="list_subsectors", timeout=60):
-    """Wait until ``service`` answers RPC (it has migrated and started)."""
+def free_port():
+    """A TCP port on loopback that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# A method each service answers without arguments: what wait_for_rpc calls by default.
+PROBES = {"members": "list_subsectors", "certification": "list_schemes",
+          "events": "list_events", "notifications": "delivery_counts"}
+
+
+def service_env(name, amqp_uri, db_url, var_dir, smtp_port=None, **settings):
+    """The environment a service is started with by the tests and benchmarks: its
+    broker, its database and var folder; certification's public HTTP on a free port,
+    notifications' SMTP server; then ``settings``."""
+    env = {"AMQP_URI": amqp_uri, "VAR_DIR": str(var_dir), f"{name.upper()}_DB_URL": db_url}
+    if name == "certification":
+        env["WEB_SERVER_ADDRESS"] = "127.0.0.1:0"
+    if name == "notifications" and smtp_port is not None:
+        env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port))
+    return {**env, **settings}
+
+
+def wait_for_rpc(config, service, method=None, timeout=60):
+    """Wait until ``service`` answers RPC (it has migrated and started); ``method``
+    defaults to the service's entry in PROBES."""
+    method = method or PROBES[service]
 
     def answers():
         try:

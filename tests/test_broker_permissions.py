@@ -21,15 +21,13 @@ from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.events.helpers import event_data
-from tests.support import ServiceProcess, drain_queue, wait_for_rpc, wait_until
+from tests.support import ServiceProcess, drain_queue, service_env, wait_for_rpc, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 RABBITMQ_DIR = ROOT / "docker" / "rabbitmq"
 TEMPLATE = RABBITMQ_DIR / "definitions.template.json"
 RENDER = RABBITMQ_DIR / "render-definitions.sh"
 SERVICES = ("members", "certification", "events", "notifications")
-PROBES = {"members": "list_subsectors", "certification": "list_schemes",
-          "events": "list_events", "notifications": "delivery_counts"}
 PASSWORD_VARIABLES = ("RABBITMQ_ADMIN_PASSWORD",) + tuple(
     f"{name.upper()}_AMQP_PASSWORD" for name in SERVICES)
 
@@ -111,17 +109,13 @@ def stack_with_own_logins(broker_logins, make_database, base_config, smtp_server
     processes = []
     try:
         for name in SERVICES:
-            env = {"AMQP_URI": broker_logins[name], "VAR_DIR": str(folder),
-                   f"{name.upper()}_DB_URL": make_database(f"logins_{name}_{uuid.uuid4().hex[:4]}"),
-                   "HANDLER_RETRY_DELAYS_MS": "100"}
-            if name == "certification":
-                env["WEB_SERVER_ADDRESS"] = "127.0.0.1:0"
-            if name == "notifications":
-                env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_server.port))
+            env = service_env(name, broker_logins[name],
+                              make_database(f"logins_{name}_{uuid.uuid4().hex[:4]}"), folder,
+                              smtp_server.port, HANDLER_RETRY_DELAYS_MS="100")
             processes.append(ServiceProcess(f"services.{name}.service", env,
                                             folder / f"{name}.log").start())
         for name in SERVICES:
-            wait_for_rpc(admin, name, PROBES[name])
+            wait_for_rpc(admin, name)
         yield admin, processes
     finally:
         for process in processes:

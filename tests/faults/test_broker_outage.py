@@ -20,7 +20,8 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from tests.certification.helpers import all_competent, in_days
 from tests.service_fixtures import CERTIFICATE_EVENTS, MEMBER_EVENTS
 from tests.support import (
-    MessageLog, ServiceProcess, TcpProxy, subscriber_class, wait_for_rpc, wait_until,
+    MessageLog, ServiceProcess, TcpProxy, service_env, subscriber_class, wait_for_rpc,
+    wait_until,
 )
 
 MEMBERS, CERTIFICATES = 200, 20
@@ -59,19 +60,13 @@ def stack(outage_vhost, infrastructure, make_database, base_config, smtp_server,
     certificates.start()
     processes = []
     try:
-        for name, probe, env in (
-                ("members", "list_subsectors", {}),
-                ("certification", "list_schemes", {"WEB_SERVER_ADDRESS": "127.0.0.1:0"}),
-                ("notifications", "delivery_counts", {
-                    "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_server.port)})):
-            process = ServiceProcess(f"services.{name}.service", {
-                "AMQP_URI": via_proxy, "VAR_DIR": str(tmp_path),
-                f"{name.upper()}_DB_URL": make_database(f"outage_{name}_{uuid.uuid4().hex[:4]}"),
-                "HANDLER_RETRY_DELAYS_MS": "500,1000,2000,4000,8000,16000",
-                "OUTBOX_POLL_SECONDS": "1", **env,
-            }, tmp_path / f"{name}.log").start()
-            processes.append(process)
-            wait_for_rpc(config, name, probe)
+        for name in ("members", "certification", "notifications"):
+            processes.append(ServiceProcess(f"services.{name}.service", service_env(
+                name, via_proxy, make_database(f"outage_{name}_{uuid.uuid4().hex[:4]}"),
+                tmp_path, smtp_server.port,
+                HANDLER_RETRY_DELAYS_MS="500,1000,2000,4000,8000,16000",
+                OUTBOX_POLL_SECONDS="1"), tmp_path / f"{name}.log").start())
+            wait_for_rpc(config, name)
         yield config, proxy, messages, processes
     finally:
         for process in processes:

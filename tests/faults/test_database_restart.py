@@ -20,8 +20,8 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.service_fixtures import MEMBER_EVENTS
 from tests.support import (
-    MessageLog, PostgresCluster, ServiceProcess, outcome_of, subscriber_class, wait_for_rpc,
-    wait_until,
+    MessageLog, PostgresCluster, ServiceProcess, outcome_of, service_env, subscriber_class,
+    wait_for_rpc, wait_until,
 )
 
 CLIENTS = 10
@@ -46,17 +46,12 @@ def stack(cluster, vhost_config, smtp_server, tmp_path):
     watcher.start()
     processes = []
     try:
-        for name, probe, env in (
-                ("members", "list_subsectors", {}),
-                ("notifications", "delivery_counts", {
-                    "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_server.port)})):
-            processes.append(ServiceProcess(f"services.{name}.service", {
-                "AMQP_URI": base_config["AMQP_URI"], "VAR_DIR": str(tmp_path),
-                f"{name.upper()}_DB_URL": cluster.create_database(name),
-                "HANDLER_RETRY_DELAYS_MS": "500,1000,2000,4000,8000,16000",
-                "OUTBOX_POLL_SECONDS": "1",
-            }, tmp_path / f"{name}.log").start())
-            wait_for_rpc(base_config, name, probe)
+        for name in ("members", "notifications"):
+            processes.append(ServiceProcess(f"services.{name}.service", service_env(
+                name, base_config["AMQP_URI"], cluster.create_database(name), tmp_path,
+                smtp_server.port, HANDLER_RETRY_DELAYS_MS="500,1000,2000,4000,8000,16000",
+                OUTBOX_POLL_SECONDS="1"), tmp_path / f"{name}.log").start())
+            wait_for_rpc(base_config, name)
         yield processes, messages
     finally:
         for process in processes:

@@ -22,27 +22,19 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from shared.envelope import make_envelope
 from tests.certification.helpers import in_days, make_assessor, make_scheme, make_session
 from tests.events.helpers import event_data
-from tests.support import ServiceProcess, outcome_of, wait_for_rpc, wait_until
-
-PROBES = {"members": "list_subsectors", "certification": "list_schemes",
-          "events": "list_events", "notifications": "delivery_counts"}
-
+from tests.support import ServiceProcess, outcome_of, service_env, wait_for_rpc, wait_until
 
 @pytest.fixture
 def start(vhost_config, make_database, smtp_server, tmp_path):
     processes = []
 
     def start_service(name):
-        env = {"AMQP_URI": vhost_config["AMQP_URI"], "VAR_DIR": str(tmp_path),
-               f"{name.upper()}_DB_URL": make_database(f"reorder_{name}_{uuid.uuid4().hex[:4]}"),
-               "HANDLER_RETRY_DELAYS_MS": "200,400,800,1600"}
-        if name == "certification":
-            env["WEB_SERVER_ADDRESS"] = "127.0.0.1:0"
-        if name == "notifications":
-            env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_server.port))
+        env = service_env(name, vhost_config["AMQP_URI"],
+                          make_database(f"reorder_{name}_{uuid.uuid4().hex[:4]}"), tmp_path,
+                          smtp_server.port, HANDLER_RETRY_DELAYS_MS="200,400,800,1600")
         processes.append(ServiceProcess(f"services.{name}.service", env,
                                         tmp_path / f"{name}.log").start())
-        wait_for_rpc(vhost_config, name, PROBES[name])
+        wait_for_rpc(vhost_config, name)
 
     yield start_service
     for process in processes:
