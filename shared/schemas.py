@@ -57,6 +57,22 @@ class Text(fields.String):
         return value
 
 
+# A certification scheme code (skema), e.g. DKV-JUNIOR: certification's own, and
+# events' trainings name one (events checks the shape; existence is certification's).
+SCHEME_CODE = re.compile(r"[A-Z0-9][A-Z0-9-]{1,39}")
+
+
+class SchemeCode(Text):
+    def __init__(self, **kwargs):
+        super().__init__(min_length=2, max_length=40, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if not SCHEME_CODE.fullmatch(value):
+            raise ma.ValidationError("Upper-case letters, digits and '-', e.g. DKV-JUNIOR.")
+        return value
+
+
 class RuleChecked(Text):
     """Text passed through a domain rule that raises the contract's ValidationError
     (e.g. ``normalize_phone``); its reasons are reported under this field's name."""

@@ -17,7 +17,7 @@ from shared.db import flush_or_conflict, upsert_if_newer
 from shared.envelope import require_fields
 from shared.errors import Conflict, Forbidden, NotFound, ValidationError
 from shared.pagination import paginate
-from shared.schemas import ReasonSchema, load, parse_uuid
+from shared.schemas import SCHEME_CODE, ReasonSchema, load, parse_uuid
 from shared.timeutil import iso, parse_iso_datetime, utcnow, utcnow_precise
 
 create_scheme_schema = schemas.CreateSchemeSchema()
@@ -34,7 +34,7 @@ assessor_filters_schema = schemas.AssessorFilters()
 
 
 def _scheme_code_arg(code):
-    if not isinstance(code, str) or not schemas.SCHEME_CODE.fullmatch(code):
+    if not isinstance(code, str) or not SCHEME_CODE.fullmatch(code):
         raise ValidationError.field("code", "Not a scheme code (e.g. DKV-JUNIOR).")
     return code
 

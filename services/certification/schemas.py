@@ -1,27 +1,14 @@
 """What the certification RPC methods accept. Every input passes through one of these."""
-import re
-
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from services.certification import domain
 from shared.schemas import (
-    BoundedList, Email, PageSchema, StrictBool, StrictInt, StrictSchema, Text, UUIDString,
+    BoundedList, Email, PageSchema, SchemeCode, StrictBool, StrictInt,
+    StrictSchema, Text, UUIDString,
 )
 from shared.subsectors import SUBSECTORS
 
-SCHEME_CODE = re.compile(r"[A-Z0-9][A-Z0-9-]{1,39}")
-
-
-class SchemeCode(Text):
-    def __init__(self, **kwargs):
-        super().__init__(min_length=2, max_length=40, **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs)
-        if not SCHEME_CODE.fullmatch(value):
-            raise ma.ValidationError("Upper-case letters, digits and '-', e.g. DKV-JUNIOR.")
-        return value
 
 
 class UnitSchema(StrictSchema):

@@ -1,20 +1,14 @@
 """What the events RPC methods accept. Every input passes through one of these."""
-import re
-
-import marshmallow as ma
 from marshmallow import fields, validate
 
 from services.events import domain
 from shared.schemas import (
-    BoundedList, PageSchema, ReasonSchema, RuleChecked, StrictBool, StrictInt, StrictSchema,
-    Text,
+    BoundedList, PageSchema, ReasonSchema, RuleChecked, SchemeCode, StrictBool, StrictInt,
+    StrictSchema, Text,
 )
 from shared.subsectors import SUBSECTORS
 from shared.timeutil import parse_iso_datetime
 
-# The shape of a certification scheme code (as certification's own schemas have it).
-# Events checks the shape only: whether the scheme exists is certification's to say.
-SCHEME_CODE = re.compile(r"[A-Z0-9][A-Z0-9-]{1,39}")
 MAX_CAPACITY = 100_000
 
 
@@ -34,17 +28,6 @@ class EventTime(Moment):
 
     def _deserialize(self, value, attr, data, **kwargs):
         return super()._deserialize(value, attr, data, **kwargs).replace(microsecond=0)
-
-
-class SchemeCode(Text):
-    def __init__(self, **kwargs):
-        super().__init__(min_length=2, max_length=40, **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs)
-        if not SCHEME_CODE.fullmatch(value):
-            raise ma.ValidationError("Upper-case letters, digits and '-', e.g. DKV-JUNIOR.")
-        return value
 
 
 class Subsector(fields.String):
