@@ -14,7 +14,7 @@ from services.members.schemas import (
     list_filters_schema, reason_schema, register_schema, update_profile_schema,
 )
 from shared.db import flush_or_conflict
-from shared.errors import Conflict, NotFound, ValidationError
+from shared.errors import NotFound, ValidationError
 from shared.pagination import paginate
 from shared.schemas import load, parse_uuid
 from shared.timeutil import parse_iso_datetime, utcnow, utcnow_precise
@@ -33,13 +33,6 @@ def _load_member(session, member_id, for_update=False):
     if member is None:
         raise NotFound(f"no member {member_id}")
     return member
-
-
-def _email_taken(session, email, except_id=None):
-    query = select(Member.id).where(Member.email == email)
-    if except_id is not None:
-        query = query.where(Member.id != except_id)
-    return session.scalars(query).first() is not None
 
 
 def register(session, outbox, data):
@@ -98,8 +91,7 @@ def _escape_like(text):
 def update_profile(session, outbox, member_id, changes):
     fields = load(update_profile_schema, changes, field_name="changes", partial=True)
     member = _load_member(session, member_id, for_update=True)
-    if "email" in fields and _email_taken(session, fields["email"], except_id=member.id):
-        raise Conflict("a member with this email is already registered")
+    # An email another member has is found by the unique index at the flush below.
     changed = {name: value for name, value in fields.items() if getattr(member, name) != value}
     if not changed:
         return member.to_record()
