@@ -7,7 +7,6 @@ certificates issued. Clients and an outside subscriber talk to the broker direct
 Afterwards: every committed change has exactly one message, every member exactly
 the notifications they should have, and no service needed a restart.
 """
-import subprocess
 import uuid
 from collections import Counter
 from urllib.parse import urlsplit, urlunsplit
@@ -30,27 +29,13 @@ DRAIN_BOUND_SECONDS = 60  # the outbox must drain within this, once the broker i
 
 
 @pytest.fixture
-def outage_vhost(infrastructure, request):
-    base = urlsplit(infrastructure[0])
-    if request.config.getoption("--docker"):
-        pytest.skip("needs rabbitmqctl to make a vhost of its own")
-    vhost = f"ekraf-outage-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True)
-    subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, base.username or "guest",
-                    ".*", ".*", ".*"], check=True, capture_output=True)
-    yield vhost
-    subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True)
-
-
-@pytest.fixture
-def stack(outage_vhost, infrastructure, make_database, base_config, smtp_server, tmp_path):
-    broker = urlsplit(infrastructure[0])
-    direct = urlunsplit(broker._replace(path="/" + outage_vhost))
+def stack(vhost_config, make_database, smtp_server, tmp_path):
+    # Clients and subscribers talk to the broker directly; the services through a proxy.
+    config = vhost_config
+    broker = urlsplit(config["AMQP_URI"])
     proxy = TcpProxy(broker.hostname, broker.port or 5672)
     via_proxy = urlunsplit(broker._replace(
-        netloc=f"{broker.username}:{broker.password}@127.0.0.1:{proxy.port}",
-        path="/" + outage_vhost))
-    config = {**base_config, "AMQP_URI": direct}
+        netloc=f"{broker.username}:{broker.password}@127.0.0.1:{proxy.port}"))
     messages = MessageLog()
     subscriber = ServiceContainer(subscriber_class(
         "members", MEMBER_EVENTS, messages, name="outage_watcher"), config)
