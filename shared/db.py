@@ -11,12 +11,14 @@ import functools
 import logging
 import sys
 import threading
+import time
 from pathlib import Path
 
 from nameko.extensions import DependencyProvider
 from sqlalchemy import DateTime, bindparam, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
@@ -93,10 +95,6 @@ def make_engine(url, pool_size=10, max_overflow=4, autocommit=False):
 
 
 def _ping_idle_connections(engine):
-    import time
-
-    from sqlalchemy.exc import DisconnectionError
-
     @event.listens_for(engine, "checkin")
     def _remember_checkin(dbapi_connection, record):
         record.info["checked_in_at"] = time.monotonic()
