@@ -1,7 +1,9 @@
 """The system under measurement: the four services and the echo baseline, each a
 ``nameko run`` process as operators start it, in a RabbitMQ vhost and PostgreSQL
 databases of the run's own (removed afterwards), with a local SMTP server."""
+import contextlib
 import os
+import signal
 import subprocess
 import tempfile
 import uuid
@@ -106,6 +108,19 @@ class Stack:
         deadline = time.monotonic() + timeout
         while self.backlog() and time.monotonic() < deadline:
             eventlet.sleep(1)
+
+    @contextlib.contextmanager
+    def paused(self, names):
+        """The named services stopped (SIGSTOP) for a while, then resumed: what
+        reaches their queues meanwhile waits there and is handled afterwards."""
+        pids = [self.processes[name].process.pid for name in names]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
 
     def rss_mb(self, name):
         """Resident memory of a service's process, in MB."""

@@ -227,16 +227,20 @@ def find_database(container):
 # them anew, a sixth of a consumer's CPU. These are the same statements as text, made
 # once per shape and cached (text() is cacheable), with typed parameters; the syntax
 # is the same on PostgreSQL and SQLite.
-SMALL_BATCH = 10  # up to this many rows: the cached statement, once per row
+SMALL_BATCH = 10  # up to this many rows: one cached statement for all of them
 
 
 @functools.lru_cache(maxsize=256)
-def _conflict_statement(table, columns, conflict):
+def _conflict_statement(table, columns, conflict, rows=1):
+    """INSERT ... VALUES (...) [, (...)] <conflict> as a cached text statement; with
+    several ``rows`` its parameters are named ``<column>_<row>``."""
     names = ", ".join(columns)
-    placeholders = ", ".join(f":{column}" for column in columns)
-    return text(f"INSERT INTO {table.name} ({names}) VALUES ({placeholders}) {conflict}"
-                ).bindparams(*[bindparam(column, type_=table.c[column].type)
-                               for column in columns])
+    suffixes = [""] if rows == 1 else [f"_{row}" for row in range(rows)]
+    values = ", ".join("(" + ", ".join(f":{column}{suffix}" for column in columns) + ")"
+                       for suffix in suffixes)
+    return text(f"INSERT INTO {table.name} ({names}) VALUES {values} {conflict}"
+                ).bindparams(*[bindparam(column + suffix, type_=table.c[column].type)
+                               for suffix in suffixes for column in columns])
 
 
 def insert_ignoring_duplicates(session, table, rows, batch_size=500):
@@ -244,9 +248,15 @@ def insert_ignoring_duplicates(session, table, rows, batch_size=500):
     Returns how many rows were inserted (exact for a single row)."""
     if not rows:
         return 0
-    if len(rows) <= SMALL_BATCH:
+    if len(rows) == 1:
         statement = _conflict_statement(table, tuple(rows[0]), "ON CONFLICT DO NOTHING")
-        return sum(session.execute(statement, row).rowcount for row in rows)
+        return session.execute(statement, rows[0]).rowcount
+    if len(rows) <= SMALL_BATCH:  # one round trip, and SQLAlchemy's cache (see above)
+        columns = tuple(rows[0])
+        statement = _conflict_statement(table, columns, "ON CONFLICT DO NOTHING", len(rows))
+        return session.execute(statement, {f"{column}_{index}": row[column]
+                                           for index, row in enumerate(rows)
+                                           for column in columns}).rowcount
     insert = pg_insert if is_postgres(session.get_bind()) else sqlite_insert
     statement = insert(table).on_conflict_do_nothing()  # many rows: multi-row VALUES
     for start in range(0, len(rows), batch_size):

@@ -41,26 +41,42 @@ def apply_member_record(session, record):
     }, "source_updated_at")
 
 
-def _contacts(session, members, member_ids):
-    """The contacts of these members; one not heard of yet is asked of members."""
-    found = {contact.member_id: contact for contact in session.scalars(
-        select(Contact).where(Contact.member_id.in_(member_ids)))}
-    for member_id in member_ids:
-        if member_id not in found:
-            try:
-                apply_member_record(session, members.get(member_id))
-            except (NotFound, ValidationError):
-                continue  # a member that does not exist (any more): nobody to tell
-            contact = session.get(Contact, member_id, populate_existing=True)
-            if contact is not None:
-                found[member_id] = contact
-    return [found[member_id] for member_id in member_ids if member_id in found]
+def _audience(session, members, member_ids):
+    """The contacts of these members and their preferences, in one query; a member
+    not heard of yet is asked of members. Returns (contacts, preferences by id)."""
+    found = _contacts_with_preferences(session, member_ids)
+    missing = [member_id for member_id in member_ids if member_id not in found]
+    for member_id in missing:
+        try:
+            apply_member_record(session, members.get(member_id))
+        except (NotFound, ValidationError):
+            continue  # a member that does not exist (any more): nobody to tell
+    if missing:
+        found.update(_contacts_with_preferences(session, missing))
+    contacts = [found[member_id][0] for member_id in member_ids if member_id in found]
+    return contacts, {member_id: preferences for member_id, (_, preferences) in found.items()}
+
+
+def _contacts_with_preferences(session, member_ids):
+    rows = session.execute(
+        select(Contact, Preference)
+        .outerjoin(Preference, Preference.member_id == Contact.member_id)
+        .where(Contact.member_id.in_(member_ids))
+        .execution_options(populate_existing=True)).all()
+    return {contact.member_id: (contact, _preference_record(contact.member_id, preference))
+            for contact, preference in rows}
+
+
+def _preference_record(member_id, stored):
+    if stored is None:
+        return {"member_id": member_id, **DEFAULT_PREFERENCES}
+    return stored.to_record()
 
 
 def _preferences(session, member_ids):
-    stored = {p.member_id: p.to_record() for p in session.scalars(
+    stored = {p.member_id: p for p in session.scalars(
         select(Preference).where(Preference.member_id.in_(member_ids)))}
-    return {member_id: stored.get(member_id, {"member_id": member_id, **DEFAULT_PREFERENCES})
+    return {member_id: _preference_record(member_id, stored.get(member_id))
             for member_id in member_ids}
 
 
@@ -98,9 +114,8 @@ def notify(session, members, envelope, source, sms_enabled):
     member_ids = domain.recipients(source, envelope["event_type"], envelope["data"])
     if member_ids is None:
         return announce(session, envelope, source, sms_enabled)
-    contacts = _contacts(session, members, member_ids)
-    notifications, deliveries = _rows_for(envelope, source, contacts,
-                                          _preferences(session, member_ids), sms_enabled)
+    contacts, preferences = _audience(session, members, member_ids)
+    notifications, deliveries = _rows_for(envelope, source, contacts, preferences, sms_enabled)
     insert_ignoring_duplicates(session, Notification.__table__, notifications, BATCH_SIZE)
     insert_ignoring_duplicates(session, Delivery.__table__, deliveries, BATCH_SIZE)
     return len(notifications)
@@ -110,7 +125,7 @@ def announce(session, envelope, source, sms_enabled):
     """A new event, to every active member of its city and subsectors who wants
     announcements: read and written in batches, however many members that is."""
     event = envelope["data"]
-    query = (select(Contact, Preference.announcements)
+    query = (select(Contact, Preference)
              .outerjoin(Preference, Preference.member_id == Contact.member_id)
              .where(Contact.status == "active",
                     Contact.city_key == (event.get("city") or "").casefold())
@@ -123,11 +138,13 @@ def announce(session, envelope, source, sms_enabled):
         if not rows:
             return total
         after = rows[-1][0].member_id
-        audience = [contact for contact, wants in rows if domain.wants_announcement(
-            contact.status, contact.city, contact.subsector, wants is not False, event)]
-        notifications, deliveries = _rows_for(
-            envelope, source, audience,
-            _preferences(session, [contact.member_id for contact in audience]), sms_enabled)
+        preferences = {contact.member_id: _preference_record(contact.member_id, stored)
+                       for contact, stored in rows}
+        audience = [contact for contact, _ in rows if domain.wants_announcement(
+            contact.status, contact.city, contact.subsector,
+            preferences[contact.member_id]["announcements"], event)]
+        notifications, deliveries = _rows_for(envelope, source, audience, preferences,
+                                              sms_enabled)
         insert_ignoring_duplicates(session, Notification.__table__, notifications, BATCH_SIZE)
         insert_ignoring_duplicates(session, Delivery.__table__, deliveries, BATCH_SIZE)
         total += len(notifications)
