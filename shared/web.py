@@ -5,7 +5,9 @@ text) and unknown paths in HTML. Here every answer is JSON, errors map to status
 codes (ValidationError 400, Forbidden 403, NotFound 404, Conflict 409, anything
 else 500 with only a log reference), only GET and HEAD are served, each client
 address gets ``HTTP_RATE_LIMIT_PER_MINUTE`` requests a minute (then 429 with
-Retry-After), and every response carries security headers.
+Retry-After), and every response carries security headers. A handler may answer a
+person with an HTML page (``html_response``), e.g. after content negotiation; such
+an answer, error pages included, goes out as the handler made it.
 """
 import json
 import logging
@@ -32,6 +34,9 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 STATUS_OF_ERROR = {ValidationError: 400, Forbidden: 403, NotFound: 404, Conflict: 409}
+# Set in the WSGI environ once a route matched and its entrypoint answers: from then
+# on the answer is the handler's (its errors are JSON unless it chose otherwise).
+HANDLED_BY_ENTRYPOINT = "shared.web.handled_by_entrypoint"
 
 
 def secure(response):
@@ -43,6 +48,13 @@ def secure(response):
 def json_response(body, status=200, headers=None):
     return secure(Response(json.dumps(body, ensure_ascii=False), status=status,
                            headers=headers, mimetype="application/json"))
+
+
+def html_response(body, status=200, headers=None):
+    """A page for a person. ``headers`` may carry a Content-Security-Policy of the
+    page's own (stricter or wider than the default); the other security headers are
+    added as for JSON."""
+    return secure(Response(body, status=status, headers=headers, mimetype="text/html"))
 
 
 def error_response(status, error, message, **extra):
@@ -121,7 +133,8 @@ class JsonWebServer(WebServer):
 class _JsonRoutingErrors:
     """Turns werkzeug's own routing answers into JSON: an unknown path (HTML 404), a
     method it refuses, and its redirects (e.g. ``//`` merged into ``/``), which are
-    answered 404 here: a public API has one spelling of each path. Every answer leaves
+    answered 404 here: a public API has one spelling of each path. An answer a handler
+    made (an HTML error page for a browser, say) is left as it is. Every answer leaves
     with the security headers."""
 
     def __init__(self, app):
@@ -138,7 +151,9 @@ class _JsonRoutingErrors:
         body = self.app(environ, capture)
         code = int(captured["status"].split()[0])
         content_type = dict(captured["headers"]).get("Content-Type", "")
-        if code >= 300 and not content_type.startswith("application/json"):
+        json_answer = content_type.startswith("application/json")
+        made_by_handler = environ.get(HANDLED_BY_ENTRYPOINT, False)
+        if code >= 300 and not json_answer and not made_by_handler:
             if hasattr(body, "close"):
                 body.close()
             status = 404 if code < 400 else code
@@ -160,6 +175,10 @@ class JsonHttp(HttpRequestHandler):
     def __init__(self, url, expected_exceptions=CONTRACT_ERRORS, **kwargs):
         super().__init__("GET", url, expected_exceptions=expected_exceptions, **kwargs)
         self.read_only = True  # public GETs only read: a session without a transaction
+
+    def handle_request(self, request):
+        request.environ[HANDLED_BY_ENTRYPOINT] = True
+        return super().handle_request(request)
 
     def response_from_result(self, result):
         return secure(super().response_from_result(result))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from nameko.dependency_providers import Config
 
-from services.certification import operations, signing
+from services.certification import operations, signing, verify_page
 from services.certification.dependencies import CertificateSigner
 from shared.db import Database
 from shared.entrypoints import rpc, timer
@@ -131,7 +131,8 @@ class CertificationService:
 
     @http("/certificates/<string:number>")
     def http_verify(self, request, number):
-        return json_response(operations.verify(self.db, number))
+        """JSON for programs; a page for people, whose browsers ask for HTML."""
+        return verify_page.answer(request, self.db, number)
 
     @http("/certificates/<string:number>/credential")
     def http_credential(self, request, number):
