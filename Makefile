@@ -4,28 +4,31 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONWARNINGS := ignore
 
-.PHONY: bench bench-smoke install run demo test test-unit dead-letters replay clean
+.PHONY: asyncapi bench bench-smoke install run demo test test-unit dead-letters replay clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 install: $(VENV)/.installed
 
 # Start the services (logs prefixed), run the demo, serve until Ctrl-C.
-# ONCE=1: stop after the demo, exit non-zero if it failed.
+# ONCE=1: stop after the demo, exit non-zero if it failed. (`ekraf --help` for more.)
 run: install
-	$(PY) -m devtools.run $(if $(ONCE),--once)
+	$(VENV)/bin/ekraf up --demo $(if $(ONCE),--once)
 
 # The demo alone, against services already running.
 demo: install
-	$(PY) -m demo
+	$(VENV)/bin/ekraf demo
 
 # Every test, against the RabbitMQ and PostgreSQL on this machine. The fault tests
 # (they cut the broker off and kill services) run in a test process of their own; then
 # every benchmark at tiny sizes (it fails if one of them no longer runs).
 test: install
+	-devtools/ensure-chromium.sh
+	$(PY) -m devtools.asyncapi --check
 	$(PY) -m pytest -q --ignore=tests/faults
 	$(PY) -m pytest -q tests/faults
 	$(PY) -m bench --smoke --results var/bench-smoke.md
@@ -48,10 +51,14 @@ test-unit: install
 #   make dead-letters SERVICE=notifications
 #   make replay SERVICE=notifications            (all)   or   EVENT_ID=<uuid>  (one)
 dead-letters: install
-	$(PY) -m shared.dead_letters list $(SERVICE)
+	$(VENV)/bin/ekraf dlq list $(SERVICE)
 
 replay: install
-	$(PY) -m shared.dead_letters replay $(SERVICE) $(if $(EVENT_ID),--event-id $(EVENT_ID),--all)
+	$(VENV)/bin/ekraf dlq replay $(SERVICE) $(if $(EVENT_ID),--event-id $(EVENT_ID),--all)
+
+# The message catalog (docs/asyncapi.yaml), generated from the services' message schemas.
+asyncapi: install
+	$(PY) -m devtools.asyncapi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

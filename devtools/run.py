@@ -1,7 +1,4 @@
-"""``make run``: start the services as operators would, run the demo, keep serving.
-
-    python -m devtools.run          # serve until Ctrl-C
-    python -m devtools.run --once   # stop after the demo; exit 1 if it failed
+"""How ``ekraf up`` (and so ``make run``) starts the services on this machine.
 
 Each service runs as ``nameko run --config config.yml services.<name>.service``
 with its log lines prefixed by its name. A service whose ``<NAME>_DB_URL`` is
@@ -9,8 +6,6 @@ unset gets a PostgreSQL database of its own (``ekraf_<name>``) on the local
 server when one answers (``PG_ADMIN_URL``), else the SQLite file under var/.
 Unless ``SMTP_HOST`` is set, a local mail catcher keeps sent emails in var/mail.
 """
-import argparse
-import os
 import signal
 import subprocess
 import sys
@@ -111,42 +106,3 @@ def stop_all(processes):
             process.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             process.kill()
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--once", action="store_true", help="stop after the demo")
-    args = parser.parse_args()
-
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    env.setdefault("AMQP_URI", DEFAULT_AMQP_URI)
-    if not check_broker(env["AMQP_URI"]):
-        return 2
-    prepare_databases(env)
-
-    processes = [start_mail_catcher(env)] if "SMTP_HOST" not in os.environ else []
-    processes += [start_service(name, env) for name in SERVICES]
-    interrupted = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: interrupted.set())
-    try:
-        say(f"started {', '.join(SERVICES)}; running the demo")
-        demo = subprocess.run([sys.executable, "-m", "demo", "--wait", "60"],
-                              cwd=REPO_ROOT, env=env)
-        if demo.returncode != 0:
-            say("the demo FAILED (see above)")
-        if args.once:
-            return demo.returncode
-        say("services are running; press Ctrl-C to stop")
-        while not interrupted.is_set() and all(p.poll() is None for p in processes):
-            interrupted.wait(1)
-        return 0
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        say("stopping services")
-        stop_all(processes)
-        say("stopped")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

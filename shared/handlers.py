@@ -31,6 +31,7 @@ from nameko.amqp.publish import Publisher
 from nameko.events import SERVICE_POOL, EventHandler
 
 from shared import config as cfg
+from shared import metrics
 from shared.consumers import SafeQueueConsumer
 from shared.db import Database, finish_unit_of_work, insert_ignoring_duplicates
 from shared.envelope import MalformedMessage, parse_envelope
@@ -154,10 +155,12 @@ class ReliableEventHandler(EventHandler):
             target = self.dead_letter_queue
             log.error("parking message from %s in %s after %d attempt(s): %s",
                       self.queue.name, target, attempts, headers[ERROR_HEADER])
+            counter = metrics.MESSAGES_PARKED
         else:
             target = retry_queue_name(self.queue.name, self.retry_delays_ms[attempts - 1])
             log.warning("retrying message from %s (attempt %d) after %s: %s",
                         self.queue.name, attempts, target, headers[ERROR_HEADER])
+            counter = metrics.HANDLER_RETRIES
         self.publisher.publish(
             message.body,
             exchange="",
@@ -168,6 +171,7 @@ class ReliableEventHandler(EventHandler):
             mandatory=True,  # a missing retry or dead-letter queue is an error, not a drop
             retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
         )
+        counter.labels(self.container.service_name, self.queue.name).inc()
 
 
 _session_attributes = {}

@@ -293,6 +293,9 @@ class OutboxWriter:
         session = self._provider.database.sessions[self._worker_ctx]
         envelope = add_message(session, self._provider.container.service_name, event_type, data)
         self._provider.dirty_workers.add(self._worker_ctx)
+        # Joins this worker's call chain to the workers that will handle the message.
+        log.info("message %s recorded", event_type,
+                 extra={"emitted_event_id": envelope["event_id"], "event_type": event_type})
         return envelope
 
 

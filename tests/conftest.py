@@ -18,7 +18,7 @@ import os  # noqa: E402
 import subprocess  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
-from urllib.parse import urlsplit, urlunsplit  # noqa: E402
+from urllib.parse import quote, urlsplit, urlunsplit  # noqa: E402
 
 import pytest  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
@@ -112,6 +112,23 @@ def base_config(amqp_uri, tmp_path_factory):
         "HANDLER_RETRY_DELAYS_MS": "200,400",
         "OUTBOX_POLL_SECONDS": 0.5,
     })
+
+
+@pytest.fixture
+def vhost_config(infrastructure, base_config, request):
+    """base_config pointed at a RabbitMQ vhost of the test's own: services it starts
+    there share no queue with the session's services (which would otherwise take
+    half of its calls and messages)."""
+    if request.config.getoption("--docker"):
+        pytest.skip("needs rabbitmqctl to make a vhost of its own")
+    base = urlsplit(infrastructure[0])
+    vhost = f"ekraf-own-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True)
+    subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, base.username or "guest",
+                    ".*", ".*", ".*"], check=True, capture_output=True)
+    yield {**base_config,
+           "AMQP_URI": urlunsplit(base._replace(path="/" + quote(vhost, safe="")))}
+    subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True)
 
 
 # The running services and their subscribers, shared by every test folder.

@@ -33,10 +33,13 @@ CERTIFICATE_EVENTS = ["application_submitted", "assessment_completed", "certific
 
 def start_service(base_config, tmp_path_factory, name, env):
     log_path = tmp_path_factory.getbasetemp() / f"{name}.log"
+    metrics_port = free_port()
     process = ServiceProcess(f"services.{name}.service", {
         "AMQP_URI": base_config["AMQP_URI"], "VAR_DIR": base_config["VAR_DIR"],
-        "HANDLER_RETRY_DELAYS_MS": base_config["HANDLER_RETRY_DELAYS_MS"], **env,
+        "HANDLER_RETRY_DELAYS_MS": base_config["HANDLER_RETRY_DELAYS_MS"],
+        "METRICS_ADDRESS": f"127.0.0.1:{metrics_port}", **env,
     }, log_path).start()
+    process.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     try:
         wait_for_rpc(base_config, name)
     except AssertionError:

@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -200,3 +201,17 @@ def test_a_service_login_cannot_touch_what_is_not_its_own(stack_with_own_logins,
     assert refused(notifications, consume("rpc-members"))
     # ...while what it needs is allowed: a control that the checks above can pass.
     assert not refused(members, publish("members.events", "member_updated"))
+
+
+def test_the_compose_healthcheck_passes_under_each_services_own_login(stack_with_own_logins,
+                                                                       broker_logins):
+    """docker-compose runs `python -m shared.health <service>` in each container, with
+    that container's environment: its own login must be enough to ask."""
+    for name in SERVICES:
+        result = subprocess.run(
+            [sys.executable, "-m", "shared.health", name], cwd=ROOT, capture_output=True,
+            text=True, timeout=60,
+            env={**os.environ, "AMQP_URI": broker_logins[name], "PYTHONWARNINGS": "ignore"})
+        assert result.returncode == 0, (name, result.stdout, result.stderr)
+        report = json.loads(result.stdout)
+        assert report["status"] == "ok" and isinstance(report["dead_letters"], int), report

@@ -26,7 +26,8 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 # From the contract: nameko service name == folder == database == login.
 APP_SERVICES = ("members", "certification", "events", "notifications")
 INFRA_SERVICES = ("rabbitmq", "postgres")
-TOOL_SERVICES = ("mailcatcher",)  # for operators; no app service depends on them
+TOOL_SERVICES = ("mailcatcher", "prometheus")  # for operators; no app service needs them
+PROMETHEUS_CONFIG = ROOT / "docker" / "prometheus" / "prometheus.yml"
 
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?message}, ${VAR?message}
 ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
@@ -499,3 +500,30 @@ def test_certification_serves_public_http_and_keeps_its_key():
     assert any(str(port).endswith(":8000") for port in certification["ports"])
     assert any(volume.endswith(":/app/var") and volume.split(":")[0] in compose["volumes"]
                for volume in certification["volumes"])
+
+
+def test_app_healthcheck_asks_the_services_own_health_rpc(app):
+    app, service = app
+    check = service["healthcheck"]
+    assert check["test"][0] == "CMD-SHELL"
+    # Compose turns $$ into $; the container's shell expands it to its own name.
+    command = check["test"][1].replace("$$", "$").replace(
+        '"$EKRAF_SERVICE"', environment(service)["EKRAF_SERVICE"])
+    assert shlex.split(command) == ["python", "-m", "shared.health", "--timeout", "5", app]
+    assert environment(service)["EKRAF_SERVICE"] == app
+    assert int(check["timeout"].rstrip("s")) > 5 and check["retries"] >= 1
+
+
+def test_app_serves_metrics_and_prometheus_scrapes_every_service(app):
+    app, service = app
+    assert environment(service)["METRICS_ADDRESS"] == "0.0.0.0:9100"
+    prometheus = services()["prometheus"]
+    assert prometheus["profiles"] == ["monitoring"]
+    assert "./docker/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in \
+        prometheus["volumes"]
+    with open(PROMETHEUS_CONFIG) as f:
+        scrape = yaml.safe_load(f)["scrape_configs"]
+    targets = [target for job in scrape for config in job["static_configs"]
+               for target in config["targets"]]
+    assert f"{app}:9100" in targets
+    assert not any("9100" in port for port in map(str, service.get("ports", [])))

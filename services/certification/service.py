@@ -16,11 +16,12 @@ from shared.member_view import keeps_member_view
 from shared.outbox import Outbox
 from shared.rpc import TimedRpcProxy
 from shared.web import http, json_response, secure
+from shared import observability
 from werkzeug.wrappers import Response
 
 
 @keeps_member_view(operations.apply_member_record)
-class CertificationService:
+class CertificationService(observability.Observable):
     name = "certification"
 
     db = Database(migrations_dir=Path(__file__).parent / "migrations")

@@ -11,10 +11,11 @@ from shared.entrypoints import rpc
 from shared.member_view import keeps_member_view
 from shared.outbox import Outbox
 from shared.rpc import TimedRpcProxy
+from shared import observability
 
 
 @keeps_member_view(operations.apply_member_record)  # members messages -> member view
-class EventsService:
+class EventsService(observability.Observable):
     name = "events"
 
     db = Database(migrations_dir=Path(__file__).parent / "migrations")

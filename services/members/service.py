@@ -9,8 +9,9 @@ from shared.db import Database
 from shared.subsectors import list_subsectors
 from shared.entrypoints import rpc, timer
 from shared.outbox import Outbox
+from shared import observability
 
-class MembersService:
+class MembersService(observability.Observable):
     name = "members"
 
     db = Database(migrations_dir=Path(__file__).parent / "migrations")

@@ -14,10 +14,11 @@ from shared.entrypoints import rpc
 from shared.handlers import event_handler
 from shared.member_view import MEMBER_EVENTS
 from shared.rpc import TimedRpcProxy
+from shared import observability
 
 
 
-class NotificationsService:
+class NotificationsService(observability.Observable):
     name = "notifications"
 
     db = Database(migrations_dir=Path(__file__).parent / "migrations")

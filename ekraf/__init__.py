@@ -1,0 +1,1 @@
+"""The ``ekraf`` command: run, watch and repair the platform (see ``ekraf --help``)."""

@@ -1,0 +1,3 @@
+from ekraf.cli import main
+
+main()

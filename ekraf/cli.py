@@ -1,0 +1,434 @@
+"""``ekraf``: run, watch and repair the platform.
+
+    ekraf up [--demo] [--once]          the four services, logs prefixed; Ctrl-C stops them
+    ekraf demo                          the association's story, against running services
+    ekraf call members.get '"<uuid>"'   any RPC method; each argument is JSON (or a string)
+    ekraf status                        broker, databases, services, outbox, dead letters
+    ekraf dlq list notifications        messages a service parked
+    ekraf dlq replay notifications --all | --event-id <uuid>
+    ekraf verify EKRAF-...              a certificate's credential, checked offline
+
+Settings come from config.yml and the environment (AMQP_URI, <SERVICE>_DB_URL,
+PUBLIC_BASE_URL, ...), as for the services themselves.
+"""
+import warnings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # eventlet announces its own deprecation on import
+    import eventlet
+
+eventlet.monkey_patch()
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
+from pathlib import Path  # noqa: E402
+from urllib.parse import urlsplit, urlunsplit  # noqa: E402
+
+import click  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("members", "certification", "events", "notifications")
+# `ekraf up` on one host: each service's metrics on a port of its own.
+LOCAL_METRICS_PORTS = {"members": 9101, "certification": 9102, "events": 9103,
+                       "notifications": 9104}
+
+console = Console()
+err = Console(stderr=True)
+
+
+class BrokerUnreachable(click.ClickException):
+    exit_code = 2
+
+
+def where(uri):
+    """A broker or database URL without its password, to show."""
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    if parts.username:
+        host = f"{parts.username}@{host}"
+    return urlunsplit(parts._replace(netloc=host))
+
+
+def check_broker(uri):
+    from kombu import Connection
+
+    try:
+        with Connection(uri, connect_timeout=3) as connection:
+            connection.connect()
+    except Exception as error:
+        raise BrokerUnreachable(
+            f"RabbitMQ does not answer at {where(uri)} ({type(error).__name__}: {error}). "
+            "Start it (`rabbitmq-server -detached`, or `docker-compose up -d rabbitmq`) "
+            "or point AMQP_URI at a running broker.")
+
+
+def load(ctx):
+    from shared.config import amqp_uri, load_config
+
+    config = load_config(ctx.obj["config_path"])
+    return config, amqp_uri(config)
+
+
+@click.group(help="Run, watch and repair the EKRAF Kaltim platform (docs/operations.md).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              default=str(REPO_ROOT / "config.yml"), envvar="EKRAF_CONFIG",
+              help="the services' config.yml (default: the project's; its ${VAR} are "
+                   "read from the environment)")
+@click.pass_context
+def cli(ctx, config_path):
+    ctx.obj = {"config_path": config_path}
+
+
+def main():
+    # py-amqp warns of every reply that crosses a closing channel (a timed-out call).
+    logging.getLogger("amqp").setLevel(logging.ERROR)
+    cli(prog_name="ekraf")
+
+
+# -- up and demo --------------------------------------------------------------------
+
+@cli.command()
+@click.option("--demo", is_flag=True, help="walk through the demo once the services answer")
+@click.option("--once", is_flag=True, help="stop after the demo (exit 1 if it failed)")
+@click.option("--wait", default=90.0, show_default=True, help="seconds to wait for the services")
+@click.pass_context
+def up(ctx, demo, once, wait):
+    """Start the four services (logs prefixed with their names); Ctrl-C stops them."""
+    from devtools import run
+
+    config, uri = load(ctx)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "AMQP_URI": uri}
+    check_broker(uri)
+    run.prepare_databases(env)
+    processes = [run.start_mail_catcher(env)] if "SMTP_HOST" not in os.environ else []
+    try:
+        for name in SERVICES:
+            service_env = dict(env)
+            if "METRICS_ADDRESS" not in os.environ:
+                service_env["METRICS_ADDRESS"] = f"127.0.0.1:{LOCAL_METRICS_PORTS[name]}"
+            processes.append(run.start_service(name, service_env))
+        wait_until_answering(config, processes, wait)
+        ports = ", ".join(f"{name} :{port}" for name, port in LOCAL_METRICS_PORTS.items())
+        console.print(f"[green]all four services answer[/]; metrics on 127.0.0.1 ({ports})")
+        if demo:
+            result = subprocess.run([sys.executable, "-m", "demo"], cwd=REPO_ROOT, env=env)
+            if result.returncode != 0:
+                err.print("[red]the demo FAILED[/] (see above)")
+            if once:
+                sys.exit(result.returncode)
+        console.print("services are running; press Ctrl-C to stop them")
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+        stopped = [p.args[-1] for p in processes if p.poll() is not None]
+        err.print(f"[red]a process stopped by itself[/] ({', '.join(map(str, stopped))}); "
+                  "stopping the others")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("stopping the services ...")
+        run.stop_all(processes)
+        console.print("stopped")
+
+
+def wait_until_answering(config, processes, seconds):
+    """A progress bar while the services migrate and start; each must answer health."""
+    deadline = time.monotonic() + seconds
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), console=console,
+                  transient=True) as progress:
+        task = progress.add_task("waiting for the services to answer", total=len(SERVICES))
+        waiting = list(SERVICES)
+        while waiting:
+            if any(process.poll() is not None for process in processes):
+                raise click.ClickException("a service exited while starting (see its log above)")
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"{', '.join(waiting)} did not answer within "
+                                           f"{seconds:.0f}s")
+            for name in list(waiting):
+                if health(config, name, timeout=2) is not None:
+                    waiting.remove(name)
+                    progress.advance(task)
+            time.sleep(0.3)
+
+
+@cli.command()
+@click.option("--wait", default=60.0, show_default=True, help="seconds to wait for the services")
+def demo(wait):
+    """The association's story, against the running services (see demo/__main__.py)."""
+    result = subprocess.run([sys.executable, "-m", "demo", "--wait", str(wait)], cwd=REPO_ROOT)
+    sys.exit(result.returncode)
+
+
+# -- call ---------------------------------------------------------------------------
+
+def parse_argument(text):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text  # a bare word: an id, a number like EKRAF-2026-000001
+
+
+@cli.command()
+@click.argument("target", metavar="SERVICE.METHOD")
+@click.argument("arguments", nargs=-1, metavar="[JSON]...")
+@click.option("--timeout", default=30.0, show_default=True, help="seconds to wait for the answer")
+@click.pass_context
+def call(ctx, target, arguments, timeout):
+    """Call an RPC method; each argument is JSON, or a plain string.
+
+    \b
+    ekraf call members.register '{"full_name": "Siti", "email": "siti@example.id",
+                                  "phone": "081234567890", "city": "Balikpapan",
+                                  "subsector": "kuliner"}'
+    ekraf call members.get 0b6f1c1e-...        ekraf call members.list '{"city": "Samarinda"}'
+    """
+    from nameko.exceptions import RpcTimeout, UnknownService
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    service, dot, method = target.partition(".")
+    if not dot or not service or not method:
+        raise click.BadParameter("expected SERVICE.METHOD, e.g. members.get", param_hint="target")
+    config, uri = load(ctx)
+    check_broker(uri)
+    try:
+        with ClusterRpcProxy(config, timeout=timeout) as rpc:
+            result = getattr(getattr(rpc, service), method)(
+                *[parse_argument(argument) for argument in arguments])
+    except UnknownService:
+        raise click.ClickException(f"no service called {service!r} is running "
+                                   f"(known: {', '.join(SERVICES)})")
+    except RpcTimeout:
+        raise click.ClickException(f"{service} did not answer within {timeout:g}s; "
+                                   "is it running? (`ekraf status`)")
+    except Exception as error:
+        name = getattr(error, "exc_type", None) or type(error).__name__
+        detail = getattr(error, "errors", None)
+        err.print(f"[red]{name}[/]: {getattr(error, 'value', None) or error}")
+        if detail:
+            err.print_json(json.dumps(detail, default=str))
+        sys.exit(1)
+    output = json.dumps(result, ensure_ascii=False, default=str)
+    if console.is_terminal:
+        console.print_json(output)
+    else:
+        click.echo(output)
+
+
+# -- status -------------------------------------------------------------------------
+
+def health(config, service, timeout=3.0):
+    """The service's health report, or None when it does not answer in time."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    try:
+        with ClusterRpcProxy(config, timeout=timeout) as rpc:
+            return getattr(rpc, service).health()
+    except Exception:
+        return None
+
+
+def dead_letter_depth(uri, service):
+    """Messages parked, read from the broker itself (so also when the service is down)."""
+    from kombu import Connection
+
+    from shared.handlers import dead_letter_queue_name
+
+    with Connection(uri, connect_timeout=3) as connection:
+        try:
+            return connection.default_channel.queue_declare(
+                dead_letter_queue_name(service), passive=True).message_count
+        except Exception:  # no such queue: the service handles no messages
+            return None
+
+
+def database_directly(service):
+    """For a service that does not answer: its database, from ``<SERVICE>_DB_URL`` or
+    else where ``ekraf up`` puts it (``ekraf_<service>`` on PG_ADMIN_URL's server):
+    (reachable, outbox backlog)."""
+    import sqlalchemy as sa
+
+    from devtools import run
+
+    url = os.environ.get(f"{service.upper()}_DB_URL") or urlunsplit(urlsplit(
+        os.environ.get("PG_ADMIN_URL", run.DEFAULT_PG_ADMIN_URL))._replace(
+        path=f"/ekraf_{service}"))
+    engine = sa.create_engine(url, connect_args={"connect_timeout": 3}
+                              if url.startswith("postgresql") else {})
+    try:
+        with engine.connect() as connection:
+            try:
+                backlog = connection.execute(sa.text(
+                    "SELECT count(*) FROM outbox_messages WHERE sent_at IS NULL")).scalar()
+            except Exception:
+                backlog = None
+        return True, backlog
+    except Exception:
+        return False, None
+    finally:
+        engine.dispose()
+
+
+@cli.command()
+@click.option("--timeout", default=3.0, show_default=True, help="seconds each service has to answer")
+@click.pass_context
+def status(ctx, timeout):
+    """Broker, each service and its database, outbox backlogs, dead letters.
+
+    Exit 0 when everything is healthy, 1 when something is not, 2 without a broker."""
+    config, uri = load(ctx)
+    check_broker(uri)
+    pool = eventlet.GreenPool()
+    reports = dict(zip(SERVICES, pool.imap(lambda name: health(config, name, timeout), SERVICES)))
+    table = Table(title=f"EKRAF platform at {where(uri)}")
+    for column in ("service", "answers", "database", "outbox backlog", "dead letters"):
+        table.add_column(column, justify="right" if column in ("outbox backlog",
+                                                               "dead letters") else "left")
+    problems = 0
+    for name in SERVICES:
+        report = reports[name]
+        parked = dead_letter_depth(uri, name)
+        if report is None:
+            reachable, backlog = database_directly(name)
+            database = ("[green]ok[/] (direct)" if reachable else
+                        "[red]unreachable[/]" if reachable is False else "[dim]unknown[/]")
+            answers = "[red]no answer[/]"
+            problems += 1
+        else:
+            answers = "[green]ok[/]" if report["status"] == "ok" else "[red]degraded[/]"
+            problems += report["status"] != "ok"
+            database = ("[green]ok[/]" if report["database"]["ok"] else
+                        f"[red]{report['database'].get('error', 'unreachable')}[/]")
+            backlog = report["outbox_backlog"]
+        if parked:
+            problems += 1
+        table.add_row(name, answers, database, "-" if backlog is None else str(backlog),
+                      "-" if parked is None else (f"[red]{parked}[/]" if parked else "0"))
+    console.print(f"broker: [green]ok[/] ({where(uri)})")
+    console.print(table)
+    if problems:
+        console.print(f"[red]{problems} problem(s)[/]: a service that does not answer: "
+                      "its log; dead letters: `ekraf dlq list SERVICE` (docs/operations.md)")
+        sys.exit(1)
+    console.print("[green]all healthy[/]")
+
+
+# -- dead letters -------------------------------------------------------------------
+
+@cli.group()
+def dlq():
+    """Messages a service could not handle, parked in <service>.dead-letter."""
+
+
+@dlq.command("list")
+@click.argument("service", type=click.Choice(SERVICES[1:]))
+@click.pass_context
+def dlq_list(ctx, service):
+    """Show the parked messages (they stay parked)."""
+    from shared.dead_letters import list_parked
+
+    _, uri = load(ctx.parent)
+    check_broker(uri)
+    with console.status(f"reading {service}.dead-letter ..."):
+        parked = list_parked(uri, service)
+    table = Table(title=f"{len(parked)} message(s) parked in {service}.dead-letter")
+    for column in ("event_id", "event_type", "from queue", "attempts", "failed at", "error"):
+        table.add_column(column, overflow="fold")
+    for item in parked:
+        table.add_row(*(str(item[key] or "") for key in (
+            "event_id", "event_type", "queue", "attempts", "failed_at", "error")))
+    console.print(table)
+
+
+@dlq.command("replay")
+@click.argument("service", type=click.Choice(SERVICES[1:]))
+@click.option("--all", "everything", is_flag=True, help="every parked message")
+@click.option("--event-id", help="only the message(s) of this event_id")
+@click.pass_context
+def dlq_replay(ctx, service, everything, event_id):
+    """Send parked messages back to their queues, once their cause is fixed; the
+    handlers' idempotence makes replaying something already applied harmless."""
+    from shared.dead_letters import replay
+
+    if everything == bool(event_id):
+        raise click.UsageError("give either --all or --event-id")
+    _, uri = load(ctx.parent)
+    check_broker(uri)
+    with console.status(f"replaying from {service}.dead-letter ..."):
+        count = replay(uri, service, None if everything else event_id)
+    console.print(f"replayed {count} message(s)")
+    if event_id and not count:
+        sys.exit(1)
+
+
+# -- verify -------------------------------------------------------------------------
+
+def fetch(url):
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read().decode()
+
+
+@cli.command()
+@click.argument("number")
+@click.option("--base-url", help="the certification service's public address "
+              "(default: PUBLIC_BASE_URL)")
+@click.option("--credential", "credential_file", type=click.File(),
+              help="a credential token saved earlier (else fetched from the service)")
+@click.option("--jwks", "jwks_file", type=click.File(),
+              help="the published keys saved earlier (else fetched from the service)")
+@click.pass_context
+def verify(ctx, number, base_url, credential_file, jwks_file):
+    """Check a certificate's signed credential offline against the published keys.
+
+    The signature proves who issued what; whether the certificate is still valid
+    today (not suspended, revoked or expired) is shown from the live register."""
+    from services.certification.signing import InvalidCredential
+    from services.certification.signing import verify as verify_token
+
+    config, _ = load(ctx)
+    base = (base_url or config.get("PUBLIC_BASE_URL") or "http://localhost:8000").rstrip("/")
+    try:
+        token = (credential_file.read().strip() if credential_file
+                 else fetch(f"{base}/certificates/{number}/credential").strip())
+        keys = json.loads(jwks_file.read() if jwks_file
+                          else fetch(f"{base}/.well-known/jwks.json"))["keys"]
+    except urllib.error.HTTPError as error:
+        raise click.ClickException(f"{base} answered {error.code} for certificate {number}")
+    except (urllib.error.URLError, OSError) as error:
+        raise click.ClickException(f"the certification service does not answer at {base} "
+                                   f"({getattr(error, 'reason', error)}); set --base-url")
+    try:
+        claims = verify_token(token, keys)
+    except InvalidCredential as error:
+        err.print(f"[red]NOT VALID[/]: the credential of {number} fails the check ({error})")
+        sys.exit(1)
+    certificate = claims.get("certificate", claims)
+    if certificate.get("number") not in (None, number):
+        err.print(f"[red]NOT VALID[/]: that credential is for {certificate.get('number')}")
+        sys.exit(1)
+    table = Table(title=f"certificate {number}: signature valid", show_header=False)
+    for key in ("holder_name", "scheme_code", "scheme_title", "issued_at", "valid_until"):
+        if key in certificate:
+            table.add_row(key, str(certificate[key]))
+    console.print(table)
+    if not credential_file:
+        try:
+            view = json.loads(fetch(f"{base}/certificates/{number}"))
+            colour = "green" if view["valid"] else "red"
+            console.print(f"register today: [{colour}]{view['status']}[/] "
+                          f"({'valid' if view['valid'] else 'not valid'})")
+        except Exception as error:  # the signature stands on its own
+            err.print(f"(the live register did not answer: {type(error).__name__})")

@@ -1,0 +1,160 @@
+"""Health, metrics and logs of the four services, as operators see them: the
+``health`` RPC, a Prometheus scrape of each service's /metrics, and JSON log lines
+that follow one request from members to the services that react to it."""
+import json
+import urllib.request
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from nameko.standalone.events import event_dispatcher
+from prometheus_client.parser import text_string_to_metric_families
+
+from nameko.standalone.rpc import ClusterRpcProxy
+from tests.support import ServiceProcess, drain_queue, remote_error, wait_for_rpc, wait_until
+
+SERVICES = ("members", "certification", "events", "notifications")
+
+
+@pytest.fixture
+def services(members_service, certification_service, events_service, notifications_service):
+    return {"members": members_service, "certification": certification_service,
+            "events": events_service, "notifications": notifications_service}
+
+
+def new_member(rpc):
+    return rpc.members.register({
+        "full_name": f"Anggota Pantau {uuid.uuid4().hex[:6]}",
+        "email": f"pantau.{uuid.uuid4().hex[:10]}@example.id", "phone": "081234500099",
+        "city": "Balikpapan", "subsector": "musik"})
+
+
+def scrape(url):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = response.read().decode()
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def value(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))), 0)
+
+
+def log_lines(process):
+    lines = [line for line in process.log().splitlines() if line.startswith("{")]
+    return [json.loads(line) for line in lines]
+
+
+def test_every_service_reports_its_health(rpc, services):
+    for name in SERVICES:
+        report = getattr(rpc, name).health()
+        assert report["service"] == name and report["status"] == "ok", report
+        assert report["database"] == {"ok": True} and report["broker"] == {"ok": True}
+        assert isinstance(report["dead_letters"], int)
+        if name == "notifications":  # it publishes nothing: no outbox
+            assert report["outbox_backlog"] is None
+        else:
+            assert isinstance(report["outbox_backlog"], int)
+
+
+def test_health_says_degraded_when_the_database_is_gone(vhost_config, make_database, tmp_path):
+    url = make_database("health_" + uuid.uuid4().hex[:6])
+    process = ServiceProcess("services.members.service", {
+        "AMQP_URI": vhost_config["AMQP_URI"], "VAR_DIR": str(tmp_path), "MEMBERS_DB_URL": url,
+    }, tmp_path / "members.log").start()
+    try:
+        wait_for_rpc(vhost_config, "members")
+        with ClusterRpcProxy(vhost_config, timeout=10) as proxy:
+            assert proxy.members.health()["status"] == "ok"
+            admin = sa.create_engine(url.rsplit("/", 1)[0] + "/postgres",
+                                     isolation_level="AUTOCOMMIT")
+            with admin.connect() as connection:
+                connection.execute(sa.text(
+                    f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+            admin.dispose()
+            report = proxy.members.health()
+        assert report["status"] == "degraded"
+        assert report["database"]["ok"] is False
+        assert report["database"]["error"] == "OperationalError"
+        assert report["broker"] == {"ok": True} and report["outbox_backlog"] is None
+        assert "postgresql://" not in json.dumps(report)  # no connection strings
+    finally:
+        process.stop()
+
+
+def test_metrics_count_calls_per_method_and_outcome(rpc, services):
+    url = services["members"].metrics_url
+    before = scrape(url)
+    member = new_member(rpc)
+    for _ in range(3):
+        rpc.members.get(member["id"])
+    assert remote_error(rpc.members.get, str(uuid.uuid4())).exc_type == "NotFound"
+    after = scrape(url)
+
+    def grew(method, outcome):
+        name = "ekraf_rpc_duration_seconds_count"
+        labels = {"service": "members", "method": method, "outcome": outcome}
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("get", "ok") == 3 and grew("get", "NotFound") == 1 and grew("register", "ok") == 1
+    assert value(after, "ekraf_rpc_duration_seconds_bucket", service="members", method="get",
+                 outcome="ok", le="+Inf") >= 3
+    assert ("ekraf_outbox_backlog", (("service", "members"),)) in after
+    assert ("ekraf_dead_letter_depth", (("service", "members"),)) in after
+
+
+def test_metrics_count_handled_and_parked_messages(rpc, base_config, services):
+    url = services["notifications"].metrics_url
+    before = scrape(url)
+    new_member(rpc)
+    # A message without an event_id: parked at once (see the notifications tests).
+    event_dispatcher(base_config)("certification", "certificate_issued",
+                                  {"event_type": "certificate_issued", "data": {}})
+    handler = "on_members_member_registered"
+
+    def handled():
+        now = scrape(url)
+        return now if value(now, "ekraf_handler_duration_seconds_count", service="notifications",
+                            handler=handler, outcome="ok") > value(
+            before, "ekraf_handler_duration_seconds_count", service="notifications",
+            handler=handler, outcome="ok") and value(
+            now, "ekraf_messages_parked_total", service="notifications",
+            queue="evt-certification-certificate_issued--notifications."
+                  "on_certification_certificate_issued") > 0 else None
+
+    after = wait_until(handled, timeout=20, interval=0.3, message="the counters to move")
+    assert value(after, "ekraf_dead_letter_depth", service="notifications") >= 1
+    drain_queue(base_config["AMQP_URI"], "notifications.dead-letter")
+
+
+def test_json_logs_follow_a_request_across_services(rpc, services):
+    member = new_member(rpc)
+    rpc.members.activate(member["id"])
+    members_lines = log_lines(services["members"])
+    [recorded] = [line for line in members_lines if line.get("event_type") == "member_activated"
+                  and line["message"] == "message member_activated recorded"
+                  and line["call_id"] and line["call_id"].startswith("members.activate.")
+                  and line["emitted_event_id"]
+                  and _is_latest_activation(line, members_lines)]
+    event_id = recorded["emitted_event_id"]
+    call = [line for line in members_lines if line["logger"] == "ekraf.calls"
+            and line["call_id"] == recorded["call_id"]]
+    assert call and call[0]["message"].startswith("rpc activate ok")
+    assert call[0]["service"] == "members" and len(call[0]["call_id_stack"]) >= 2
+    for name in ("notifications", "certification", "events"):
+        handled = wait_until(lambda: [
+            line for line in log_lines(services[name]) if line["event_id"] == event_id
+            and line["logger"] == "ekraf.calls"], timeout=15, message=f"{name}'s log line")
+        assert handled[0]["service"] == name
+        assert handled[0]["message"].startswith("message on_") and " ok " in handled[0]["message"]
+    # No personal data in any of those lines: not the email, not the phone.
+    for name in SERVICES:
+        text = services[name].log()
+        assert member["email"] not in text and member["phone"] not in text
+
+
+def _is_latest_activation(line, lines):
+    activations = [other for other in lines if other.get("event_type") == "member_activated"
+                   and other["message"] == "message member_activated recorded"]
+    return line is activations[-1]
