@@ -78,6 +78,9 @@ def start_service(name, env):
         [str(Path(sys.executable).parent / "nameko"), "run", "--config", "config.yml",
          f"services.{name}.service"],
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        # A session of its own: Ctrl-C in the terminal reaches only `ekraf up`, which
+        # stops each service with one SIGTERM (nameko trips over a second signal).
+        start_new_session=True,
     )
     threading.Thread(target=pipe_with_prefix, args=(process.stdout, f"[{name}]"),
                      daemon=True).start()
@@ -91,7 +94,8 @@ def start_mail_catcher(env):
     maildir = REPO_ROOT / "var" / "mail"
     process = subprocess.Popen(
         [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
-         "-c", "aiosmtpd.handlers.Mailbox", str(maildir)], cwd=REPO_ROOT, env=env)
+         "-c", "aiosmtpd.handlers.Mailbox", str(maildir)], cwd=REPO_ROOT, env=env,
+        start_new_session=True)
     say(f"mail catcher on 127.0.0.1:{port}: sent emails land in var/mail/new")
     return process
 

@@ -6,7 +6,7 @@
     ekraf status                        broker, databases, services, outbox, dead letters
     ekraf dlq list notifications        messages a service parked
     ekraf dlq replay notifications --all | --event-id <uuid>
-    ekraf verify EKRAF-...              a certificate's credential, checked offline
+    ekraf verify CRT-2026-...           a certificate's credential, checked offline
 
 Settings come from config.yml and the environment (AMQP_URI, <SERVICE>_DB_URL,
 PUBLIC_BASE_URL, ...), as for the services themselves.
@@ -23,6 +23,7 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -111,6 +112,9 @@ def up(ctx, demo, once, wait):
     config, uri = load(ctx)
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "AMQP_URI": uri}
     check_broker(uri)
+    stop_requested = []
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or `kill`, or a supervisor
+        signal.signal(signum, lambda number, frame: stop_requested.append(number))
     run.prepare_databases(env)
     processes = [run.start_mail_catcher(env)] if "SMTP_HOST" not in os.environ else []
     try:
@@ -119,7 +123,9 @@ def up(ctx, demo, once, wait):
             if "METRICS_ADDRESS" not in os.environ:
                 service_env["METRICS_ADDRESS"] = f"127.0.0.1:{LOCAL_METRICS_PORTS[name]}"
             processes.append(run.start_service(name, service_env))
-        wait_until_answering(config, processes, wait)
+        wait_until_answering(config, processes, wait, stop_requested)
+        if stop_requested:
+            return
         ports = ", ".join(f"{name} :{port}" for name, port in LOCAL_METRICS_PORTS.items())
         console.print(f"[green]all four services answer[/]; metrics on 127.0.0.1 ({ports})")
         if demo:
@@ -129,21 +135,20 @@ def up(ctx, demo, once, wait):
             if once:
                 sys.exit(result.returncode)
         console.print("services are running; press Ctrl-C to stop them")
-        while all(process.poll() is None for process in processes):
-            time.sleep(0.5)
-        stopped = [p.args[-1] for p in processes if p.poll() is not None]
-        err.print(f"[red]a process stopped by itself[/] ({', '.join(map(str, stopped))}); "
-                  "stopping the others")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        pass
+        while not stop_requested and all(process.poll() is None for process in processes):
+            time.sleep(0.3)
+        if not stop_requested:
+            stopped = [p.args[-1] for p in processes if p.poll() is not None]
+            err.print(f"[red]a process stopped by itself[/] ({', '.join(map(str, stopped))}); "
+                      "stopping the others")
+            sys.exit(1)
     finally:
         console.print("stopping the services ...")
         run.stop_all(processes)
         console.print("stopped")
 
 
-def wait_until_answering(config, processes, seconds):
+def wait_until_answering(config, processes, seconds, stop_requested):
     """A progress bar while the services migrate and start; each must answer health."""
     deadline = time.monotonic() + seconds
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
@@ -151,7 +156,7 @@ def wait_until_answering(config, processes, seconds):
                   transient=True) as progress:
         task = progress.add_task("waiting for the services to answer", total=len(SERVICES))
         waiting = list(SERVICES)
-        while waiting:
+        while waiting and not stop_requested:
             if any(process.poll() is not None for process in processes):
                 raise click.ClickException("a service exited while starting (see its log above)")
             if time.monotonic() > deadline:
@@ -336,13 +341,18 @@ def dlq():
 @click.argument("service", type=click.Choice(SERVICES[1:]))
 @click.pass_context
 def dlq_list(ctx, service):
-    """Show the parked messages (they stay parked)."""
+    """Show the parked messages (they stay parked); piped, as JSON lines."""
     from shared.dead_letters import list_parked
 
     _, uri = load(ctx.parent)
     check_broker(uri)
     with console.status(f"reading {service}.dead-letter ..."):
         parked = list_parked(uri, service)
+    if not console.is_terminal:  # piped: one JSON object per line, for jq and scripts
+        for item in parked:
+            click.echo(json.dumps(item, ensure_ascii=False, default=str))
+        click.echo(f"{len(parked)} message(s) parked in {service}.dead-letter", err=True)
+        return
     table = Table(title=f"{len(parked)} message(s) parked in {service}.dead-letter")
     for column in ("event_id", "event_type", "from queue", "attempts", "failed at", "error"):
         table.add_column(column, overflow="fold")
@@ -374,6 +384,14 @@ def dlq_replay(ctx, service, everything, event_id):
 
 
 # -- verify -------------------------------------------------------------------------
+
+def claims_kid(token):
+    """The ``kid`` of a JWS compact token's header (which published key signed it)."""
+    import base64
+
+    header = token.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))).get("kid")
+
 
 def fetch(url):
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
@@ -419,7 +437,8 @@ def verify(ctx, number, base_url, credential_file, jwks_file):
     if certificate.get("number") not in (None, number):
         err.print(f"[red]NOT VALID[/]: that credential is for {certificate.get('number')}")
         sys.exit(1)
-    table = Table(title=f"certificate {number}: signature valid", show_header=False)
+    console.print(f"certificate {number}: [green]signature valid[/] (key {claims_kid(token)})")
+    table = Table(show_header=False)
     for key in ("holder_name", "scheme_code", "scheme_title", "issued_at", "valid_until"):
         if key in certificate:
             table.add_row(key, str(certificate[key]))

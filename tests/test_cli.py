@@ -1,0 +1,208 @@
+"""The ``ekraf`` command, as installed with the project, against the running services."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from nameko.standalone.events import event_dispatcher
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from tests.certification.helpers import (
+    all_competent, make_assessor, make_member, make_scheme, make_session,
+)
+from tests.support import ServiceProcess, drain_queue, free_port, wait_for_rpc, wait_until
+
+EKRAF = str(Path(sys.executable).parent / "ekraf")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ekraf(*args, amqp_uri, timeout=60, **env):
+    result = subprocess.run([EKRAF, *args], cwd=ROOT, capture_output=True, text=True,
+                            timeout=timeout, env={**os.environ, "AMQP_URI": amqp_uri,
+                                                  "PYTHONWARNINGS": "ignore", "COLUMNS": "160",
+                                                  **env})
+    return result.returncode, result.stdout, result.stderr
+
+
+@pytest.fixture
+def uri(base_config):
+    return base_config["AMQP_URI"]
+
+
+def member_data(**overrides):
+    suffix = os.urandom(4).hex()
+    return {"full_name": "Siti Rahmawati", "email": f"siti.{suffix}@example.id",
+            "phone": "0812-5401-1001", "city": "Balikpapan", "subsector": "kuliner",
+            **overrides}
+
+
+def test_call_runs_a_method_with_json_arguments(uri, members_service):
+    code, out, _ = ekraf("call", "members.register", json.dumps(member_data()), amqp_uri=uri)
+    assert code == 0
+    member = json.loads(out)
+    assert member["status"] == "pending" and member["phone"] == "+6281254011001"
+    code, out, _ = ekraf("call", "members.get", member["id"], amqp_uri=uri)
+    assert code == 0 and json.loads(out)["email"] == member["email"]
+    code, out, _ = ekraf("call", "members.list", '{"city": "Balikpapan", "limit": 1}',
+                         amqp_uri=uri)
+    assert code == 0 and len(json.loads(out)["items"]) == 1
+
+
+def test_call_reports_errors_clearly(uri, members_service):
+    code, _, err = ekraf("call", "members.get", "00000000-0000-4000-8000-000000000000",
+                         amqp_uri=uri)
+    assert code == 1 and err.startswith("NotFound")
+    code, _, err = ekraf("call", "members.register", '{"full_name": "Siti"}', amqp_uri=uri)
+    assert code == 1 and "ValidationError" in err and "email" in err
+    code, _, err = ekraf("call", "nobody.anything", amqp_uri=uri)
+    assert code == 1 and "no service called 'nobody'" in err
+    code, _, err = ekraf("call", "members", amqp_uri=uri)
+    assert code == 2 and "SERVICE.METHOD" in err
+
+
+def test_a_broker_that_does_not_answer_is_named(members_service):
+    port = free_port()
+    for command in (["status"], ["call", "members.get", "x"], ["dlq", "list", "events"]):
+        code, _, err = ekraf(*command, amqp_uri=f"amqp://guest:secret@127.0.0.1:{port}/")
+        assert code == 2, command
+        assert f"RabbitMQ does not answer at amqp://guest@127.0.0.1:{port}/" in err
+        assert "secret" not in err  # where it looked, without the password
+
+
+def test_status_shows_every_service_healthy(uri, members_service, certification_service,
+                                            events_service, notifications_service):
+    for service in ("certification", "events", "notifications"):
+        drain_queue(uri, f"{service}.dead-letter")  # parked by earlier tests on purpose
+    code, out, _ = ekraf("status", amqp_uri=uri)
+    assert code == 0, out
+    rows = {line.split()[1]: line for line in out.splitlines()
+            if line.startswith("│") and line.split()[1] in ("members", "certification",
+                                                             "events", "notifications")}
+    assert len(rows) == 4 and all(" ok " in row for row in rows.values()), out
+    assert "all healthy" in out
+
+
+def test_status_with_a_service_down(vhost_config, make_database, tmp_path):
+    """Only members runs in this vhost: the others do not answer; their databases
+    are still checked directly."""
+    process = ServiceProcess("services.members.service", {
+        "AMQP_URI": vhost_config["AMQP_URI"], "VAR_DIR": str(tmp_path),
+        "MEMBERS_DB_URL": make_database("cli_members"),
+    }, tmp_path / "members.log").start()
+    try:
+        wait_for_rpc(vhost_config, "members")
+        code, out, _ = ekraf("status", amqp_uri=vhost_config["AMQP_URI"],
+                             CERTIFICATION_DB_URL=make_database("cli_certification"),
+                             EVENTS_DB_URL="postgresql://postgres@127.0.0.1:1/nowhere")
+    finally:
+        process.stop()
+    assert code == 1
+    rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("│")}
+    assert "ok" in rows["members"] and "no answer" not in rows["members"]
+    assert "no answer" in rows["certification"] and "ok (direct)" in rows["certification"]
+    assert "no answer" in rows["events"] and "unreachable" in rows["events"]
+    assert "no answer" in rows["notifications"]
+    assert "3 problem(s)" in out
+
+
+def test_dlq_list_and_replay(uri, base_config, notifications_service):
+    drain_queue(uri, "notifications.dead-letter")
+    # A message without an event_id: notifications parks it at once.
+    event_dispatcher(base_config)("events", "event_published",
+                                  {"event_type": "event_published", "data": {"id": "x"}})
+    with ClusterRpcProxy(base_config, timeout=10) as rpc:
+        wait_until(lambda: rpc.notifications.health()["dead_letters"] == 1, timeout=15,
+                   message="the message parked")
+        code, out, err = ekraf("dlq", "list", "notifications", amqp_uri=uri)
+        assert code == 0 and "1 message(s) parked in notifications.dead-letter" in err
+        [parked] = [json.loads(line) for line in out.splitlines()]
+        assert parked["event_type"] == "event_published" and parked["attempts"] == 1
+        assert parked["error"].startswith("MalformedMessage") and parked["queue"].startswith(
+            "evt-events-event_published--notifications.")
+        assert rpc.notifications.health()["dead_letters"] == 1  # listing leaves it parked
+        code, out, _ = ekraf("dlq", "replay", "notifications", "--all", amqp_uri=uri)
+        assert code == 0 and "replayed 1 message(s)" in out
+        # Replayed, handled again, still malformed: parked again, with its reason.
+        wait_until(lambda: rpc.notifications.health()["dead_letters"] == 1, timeout=15)
+    code, _, err = ekraf("dlq", "replay", "notifications", amqp_uri=uri)
+    assert code == 2 and "--all or --event-id" in err
+    [(_, headers)] = drain_queue(uri, "notifications.dead-letter")
+    assert "event_id" in headers["x-ekraf-error"]
+
+
+def test_verify_checks_a_credential_offline(uri, rpc, certification_service, tmp_path):
+    scheme = make_scheme(rpc)
+    assessor = make_assessor(rpc, [scheme["code"]])
+    session = make_session(rpc, scheme, [assessor])
+    member = make_member(rpc)
+    application = wait_until(lambda: _apply(rpc, member, scheme, session), timeout=15)
+    certificate = rpc.certification.record_result(application["id"], {
+        "assessor_id": assessor["id"], "units": all_competent(scheme)})["certificate"]
+    base = certification_service.http_base
+    code, out, _ = ekraf("verify", certificate["number"], "--base-url", base, amqp_uri=uri)
+    assert code == 0, out
+    assert f"certificate {certificate['number']}: signature valid" in out
+    assert member["full_name"] in out and "register today: active (valid)" in out
+
+    # Offline: the token and keys saved earlier, one character of the signature changed.
+    token = certificate["credential"]
+    jwks = tmp_path / "jwks.json"
+    with urllib.request.urlopen(f"{base}/.well-known/jwks.json", timeout=10) as response:
+        jwks.write_bytes(response.read())
+    good, bad = tmp_path / "good.jws", tmp_path / "bad.jws"
+    good.write_text(token)
+    bad.write_text(token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:])
+    code, out, _ = ekraf("verify", certificate["number"], "--credential", str(good),
+                         "--jwks", str(jwks), amqp_uri=uri)
+    assert code == 0 and "signature valid" in out
+    code, _, err = ekraf("verify", certificate["number"], "--credential", str(bad),
+                         "--jwks", str(jwks), amqp_uri=uri)
+    assert code == 1 and "NOT VALID" in err
+    code, _, err = ekraf("verify", "CRT-2026-AAAA-AAAA-AAAA", "--base-url", base, amqp_uri=uri)
+    assert code == 1 and "answered 404" in err
+
+
+def _apply(rpc, member, scheme, session):
+    try:
+        return rpc.certification.apply({"member_id": member["id"], "scheme_code": scheme["code"],
+                                        "session_id": session["id"]})
+    except Exception:  # certification has not heard of the activation yet
+        return None
+
+
+def test_up_starts_the_four_services_and_ctrl_c_stops_them(vhost_config, make_database,
+                                                          smtp_server):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "AMQP_URI": vhost_config["AMQP_URI"],
+           "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_server.port),
+           "METRICS_ADDRESS": "", "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
+           **{f"{name.upper()}_DB_URL": make_database(f"cli_up_{name}")
+              for name in ("members", "certification", "events", "notifications")}}
+    process = subprocess.Popen([EKRAF, "up"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")),
+                              daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: any("all four services answer" in line for line in lines),
+                   timeout=120, interval=0.5, message="ekraf up to start the services")
+        with ClusterRpcProxy(vhost_config, timeout=10) as rpc:
+            assert rpc.events.health()["status"] == "ok"
+        # The services' log lines come through, each prefixed with its name.
+        assert any(line.startswith("[members] ") for line in lines)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+        reader.join(5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert any(line.strip() == "stopped" for line in lines)
+    time.sleep(1)
+    code, out, _ = ekraf("status", amqp_uri=vhost_config["AMQP_URI"])
+    assert code == 1 and out.count("no answer") == 4  # nothing left running
