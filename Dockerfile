@@ -20,7 +20,10 @@ RUN pip install --no-cache-dir -r requirements.txt
 # Code stays owned by root (read-only to the service); only var/ is writable:
 # the SQLite fallback and a generated signing key live there.
 COPY . .
-RUN mkdir -p /app/var && chown ekraf:ekraf /app/var
+# The project itself (its dependencies are the pins above): the `ekraf` command for
+# operators, e.g. `docker-compose exec members ekraf status`.
+RUN pip install --no-cache-dir --no-deps --no-build-isolation -e . \
+ && mkdir -p /app/var && chown ekraf:ekraf /app/var
 
 USER ekraf
 

@@ -274,6 +274,13 @@ def verify_over_http(config, number, credential):
         view = json.loads(response.read())
     with urllib.request.urlopen(f"http://{address}/.well-known/jwks.json", timeout=10) as response:
         jwks = json.loads(response.read())["keys"]
+    # A person who scans the printed QR code: the same URL, a page for browsers.
+    page_request = urllib.request.Request(f"http://{address}/certificates/{number}",
+                                          headers={"Accept": "text/html"})
+    with urllib.request.urlopen(page_request, timeout=10) as response:
+        page = response.read().decode()
+    title = page.split("<title>", 1)[-1].split("</title>", 1)[0].strip()
+    print(f"page       a phone scanning its QR code gets the page \"{title}\"")
     claims = verify(credential, jwks)  # offline: only the published public keys
     print(f"verified   {number} over HTTP: valid={view['valid']}, holder {view['holder_name']};")
     print(f"           its credential's signature checks out offline against the JWKS "

@@ -111,6 +111,10 @@ def up(ctx, demo, once, wait):
 
     config, uri = load(ctx)
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "AMQP_URI": uri}
+    # In a terminal: text lines; and with the demo, no line per call to bury its story.
+    env.setdefault("LOG_FORMAT", "plain")
+    if demo:
+        env.setdefault("CALL_LOG_LEVEL", "WARNING")
     check_broker(uri)
     stop_requested = []
     for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or `kill`, or a supervisor
@@ -126,8 +130,12 @@ def up(ctx, demo, once, wait):
         wait_until_answering(config, processes, wait, stop_requested)
         if stop_requested:
             return
-        ports = ", ".join(f"{name} :{port}" for name, port in LOCAL_METRICS_PORTS.items())
-        console.print(f"[green]all four services answer[/]; metrics on 127.0.0.1 ({ports})")
+        if "METRICS_ADDRESS" in os.environ:
+            console.print("[green]all four services answer[/]")
+        else:
+            ports = ", ".join(f"{name} :{port}" for name, port in LOCAL_METRICS_PORTS.items())
+            console.print(f"[green]all four services answer[/]; metrics on 127.0.0.1 "
+                          f"({ports})")
         if demo:
             result = subprocess.run([sys.executable, "-m", "demo"], cwd=REPO_ROOT, env=env)
             if result.returncode != 0:
@@ -307,8 +315,7 @@ def status(ctx, timeout):
         parked = dead_letter_depth(uri, name)
         if report is None:
             reachable, backlog = database_directly(name)
-            database = ("[green]ok[/] (direct)" if reachable else
-                        "[red]unreachable[/]" if reachable is False else "[dim]unknown[/]")
+            database = "[green]ok[/] (direct)" if reachable else "[red]unreachable[/]"
             answers = "[red]no answer[/]"
             problems += 1
         else:

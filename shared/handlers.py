@@ -29,6 +29,7 @@ import eventlet
 from kombu import Connection
 from nameko.amqp.publish import Publisher
 from nameko.events import SERVICE_POOL, EventHandler
+from sqlalchemy import delete
 
 from shared import config as cfg
 from shared import metrics
@@ -197,6 +198,15 @@ def claim_event(session, consumer, envelope):
         "event_type": envelope["event_type"],
         "processed_at": utcnow(),
     }]) == 1
+
+
+def prune_processed_messages(session, retention, now=None):
+    """Forget the messages applied longer ago than ``retention`` (a timedelta): a
+    redelivery is only ever that late after an operator's replay. Services with an
+    outbox have their relay do this; the others call it on a timer. Returns how many."""
+    now = now or utcnow()
+    return session.execute(delete(processed_messages).where(
+        processed_messages.c.processed_at < now - retention)).rowcount
 
 
 def event_handler(source_service, event_type):

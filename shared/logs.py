@@ -7,7 +7,11 @@ one-line text). Each line is one JSON object::
      "logger": "ekraf.calls", "message": "rpc register ok 8.1 ms",
      "call_id": "members.register.5f0c...",
      "call_id_stack": ["standalone_rpc_proxy.call.1d2e...", "members.register.5f0c..."],
-     "event_id": null, "emitted_event_id": null}
+     "event_id": null, "duration_ms": 8.1, "outcome": "ok"}
+
+(``emitted_event_id``, ``event_type``, ``duration_ms``, ``outcome`` and ``exception``
+appear on the lines they concern.) ``CALL_LOG_LEVEL=WARNING`` silences the per-call
+lines.
 
 ``call_id_stack`` is nameko's chain of calls (an RPC made while handling another
 carries its caller's stack). Messages go through the outbox, so the chain stops

@@ -55,8 +55,8 @@ def run_migrations(context, target_metadata=None):
     connection = context.config.attributes.get("connection")
     if connection is None:
         raise RuntimeError(
-            "migrations run on service start (shared.migrations.upgrade_to_head), "
-            "or with `python -m shared.migrate <service>`"
+            "migrations run when the service starts (shared.migrations.upgrade_to_head); "
+            "they are not meant to be run with the alembic command"
         )
     context.configure(
         connection=connection,

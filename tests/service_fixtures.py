@@ -163,6 +163,7 @@ def notifications_service(base_config, make_database, members_service, smtp_serv
         "NOTIFY_RETRY_DELAYS_SECONDS": "0.2,0.4,0.8",  # fast, but the same schedule logic
         "NOTIFY_POLL_SECONDS": "0.2",
         "NOTIFY_SEND_TIMEOUT_SECONDS": "3",
+        "PROCESSED_PRUNE_CHECK_SECONDS": "1",  # the hourly timer, every second here
     })
     yield process
     process.stop()

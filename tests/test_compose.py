@@ -527,3 +527,9 @@ def test_app_serves_metrics_and_prometheus_scrapes_every_service(app):
                for target in config["targets"]]
     assert f"{app}:9100" in targets
     assert not any("9100" in port for port in map(str, service.get("ports", [])))
+
+
+def test_dockerfile_installs_the_ekraf_command_without_new_dependencies():
+    installs = [args for ins, args in dockerfile_instructions()
+                if ins == "RUN" and "pip install" in args and "-e ." in args]
+    assert installs and "--no-deps" in installs[0]

@@ -5,17 +5,19 @@ Entrypoints only. The messages it reacts to are the templates in ``templates/``:
 one handler is made for each (see ``domain.catalog``); adding a template file for
 a new message type adds the subscription, with no code.
 """
+from datetime import timedelta
 from pathlib import Path
+
+from nameko.dependency_providers import Config
 
 from services.notifications import domain, operations
 from services.notifications.delivery import DeliveryWorker
+from shared import config as cfg, observability
 from shared.db import Database
-from shared.entrypoints import rpc
-from shared.handlers import event_handler
+from shared.entrypoints import rpc, timer
+from shared.handlers import event_handler, prune_processed_messages
 from shared.member_view import MEMBER_EVENTS
 from shared.rpc import TimedRpcProxy
-from shared import observability
-
 
 
 class NotificationsService(observability.Observable):
@@ -24,6 +26,13 @@ class NotificationsService(observability.Observable):
     db = Database(migrations_dir=Path(__file__).parent / "migrations")
     deliveries = DeliveryWorker()
     members = TimedRpcProxy("members")
+    config = Config()
+
+    # Notifications has no outbox, whose relay prunes these elsewhere.
+    @timer("PROCESSED_PRUNE_CHECK_SECONDS", 60 * 60)
+    def prune_processed_messages(self):
+        days = cfg.float_setting(self.config, "PROCESSED_RETENTION_DAYS", 30)
+        prune_processed_messages(self.db, timedelta(days=days))
 
     @rpc(read_only=True)
     def list_inbox(self, member_id, filters=None):

@@ -377,3 +377,22 @@ def test_rpc_methods_reject_bad_input(nrpc):
 def test_no_personal_data_reaches_the_services_log(notifications_service):
     log = notifications_service.log()
     assert "@example.id" not in log and "+62812" not in log
+
+
+def test_applied_messages_are_forgotten_after_the_retention(notifications_db):
+    """Notifications has no outbox relay to prune its processed_messages: a timer does
+    (every second in the tests), keeping the last PROCESSED_RETENTION_DAYS (30)."""
+    old, recent = str(uuid.uuid4()), str(uuid.uuid4())
+    with notifications_db.begin() as connection:
+        for event_id, days_ago in ((old, 31), (recent, 29)):
+            connection.execute(sa.text(
+                "INSERT INTO processed_messages (consumer, event_id, event_type, processed_at) "
+                "VALUES ('prune-test', :event_id, 'member_registered', "
+                "now() - make_interval(days => :days))"), {"event_id": event_id, "days": days_ago})
+
+    def remembered():
+        with notifications_db.connect() as connection:
+            return set(connection.execute(sa.text(
+                "SELECT event_id FROM processed_messages WHERE consumer = 'prune-test'")).scalars())
+
+    wait_until(lambda: remembered() == {recent}, timeout=15, message="the old record pruned")
