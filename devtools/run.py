@@ -84,6 +84,7 @@ def start_service(name, env):
     )
     threading.Thread(target=pipe_with_prefix, args=(process.stdout, f"[{name}]"),
                      daemon=True).start()
+    process.name = name
     return process
 
 
@@ -92,10 +93,12 @@ def start_mail_catcher(env):
     port = env.setdefault("SMTP_PORT", "1025")
     env["SMTP_HOST"] = "127.0.0.1"
     maildir = REPO_ROOT / "var" / "mail"
+    maildir.parent.mkdir(exist_ok=True)  # a fresh clone has no var/ yet
     process = subprocess.Popen(
         [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
          "-c", "aiosmtpd.handlers.Mailbox", str(maildir)], cwd=REPO_ROOT, env=env,
         start_new_session=True)
+    process.name = f"the mail catcher (127.0.0.1:{port})"
     say(f"mail catcher on 127.0.0.1:{port}: sent emails land in var/mail/new")
     return process
 

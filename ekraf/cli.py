@@ -146,9 +146,8 @@ def up(ctx, demo, once, wait):
         while not stop_requested and all(process.poll() is None for process in processes):
             time.sleep(0.3)
         if not stop_requested:
-            stopped = [p.args[-1] for p in processes if p.poll() is not None]
-            err.print(f"[red]a process stopped by itself[/] ({', '.join(map(str, stopped))}); "
-                      "stopping the others")
+            stopped = [p.name for p in processes if p.poll() is not None]
+            err.print(f"[red]{', '.join(stopped)} stopped by itself[/]; stopping the others")
             sys.exit(1)
     finally:
         console.print("stopping the services ...")
@@ -165,8 +164,10 @@ def wait_until_answering(config, processes, seconds, stop_requested):
         task = progress.add_task("waiting for the services to answer", total=len(SERVICES))
         waiting = list(SERVICES)
         while waiting and not stop_requested:
-            if any(process.poll() is not None for process in processes):
-                raise click.ClickException("a service exited while starting (see its log above)")
+            exited = [process.name for process in processes if process.poll() is not None]
+            if exited:
+                raise click.ClickException(f"{', '.join(exited)} exited while starting "
+                                           "(see the lines above; a port already taken?)")
             if time.monotonic() > deadline:
                 raise click.ClickException(f"{', '.join(waiting)} did not answer within "
                                            f"{seconds:.0f}s")

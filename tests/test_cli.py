@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -206,3 +207,26 @@ def test_up_starts_the_four_services_and_ctrl_c_stops_them(vhost_config, make_da
     time.sleep(1)
     code, out, _ = ekraf("status", amqp_uri=vhost_config["AMQP_URI"])
     assert code == 1 and out.count("no answer") == 4  # nothing left running
+
+
+def test_up_says_which_process_could_not_start(vhost_config, make_database):
+    """The mail catcher's port is taken: `ekraf up` names it, stops the services it
+    started and exits 1, rather than serving without mail."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    env = {key: value for key, value in os.environ.items() if key != "SMTP_HOST"}
+    env.update({"PYTHONWARNINGS": "ignore", "AMQP_URI": vhost_config["AMQP_URI"],
+                "SMTP_PORT": str(taken.getsockname()[1]), "METRICS_ADDRESS": "",
+                "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}", "COLUMNS": "200",
+                **{f"{name.upper()}_DB_URL": make_database(f"cli_fail_{name}")
+                   for name in ("members", "certification", "events", "notifications")}})
+    try:
+        result = subprocess.run([EKRAF, "up"], cwd=ROOT, env=env, capture_output=True,
+                                text=True, timeout=120)
+    finally:
+        taken.close()
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "the mail catcher (127.0.0.1:" in result.stderr
+    assert "exited while starting" in result.stderr
+    assert "stopped" in result.stdout
