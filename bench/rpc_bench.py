@@ -11,6 +11,8 @@ from bench.report import latency_ms, table
 
 ALONE = "members.register, consumers paused"
 CONSUMERS = ("certification", "events", "notifications")
+SOLO_ECHO = "echo, in a stack of members alone"
+SOLO = "members.register, members alone"
 
 
 def run(stack, smoke):
@@ -55,14 +57,43 @@ def run(stack, smoke):
                          rate / baseline if baseline else None,
                          ", ".join(f"{kind} x{count}" for kind, count in
                                    Counter(errors).items()) or 0))
+    rows += members_alone(concurrencies, seconds)
     notes = [f"{seconds:.0f} s per cell after a warm-up; one client process, a connection "
              "per client; ratio = calls/s over the echo baseline's at the same concurrency.",
              f"'{ALONE}': the same calls with certification, events and "
-             "notifications paused (SIGSTOP), their queues filling meanwhile: the RPC path "
-             "alone, like the echo baseline. The other rows run beside the whole system's "
+             "notifications paused (SIGSTOP), their queues filling meanwhile (the broker "
+             "stores every message for them): members' RPC path without their work "
+             "competing for the CPU. The other rows run beside the whole system's "
              "reactions on the same two cores.",
+             f"'{SOLO}': a second stack (own vhost and database) with only members and "
+             f"echo, its ratio against '{SOLO_ECHO}' measured in that stack: no consumer "
+             "queues at all, so the broker only routes the messages away.",
              "Targets at 10 clients: members.get >= 0.7x, members.register >= 0.4x."]
     text = table("RPC throughput and latency",
                  ["call", "clients", "calls/s", "p50 ms", "p95 ms", "p99 ms", "x echo",
                   "errors"], rows, notes)
     return text, figures
+
+
+def members_alone(concurrencies, seconds):
+    """members.register against echo in a stack of its own with no other service."""
+    from bench.stack import Stack
+
+    alone, rows = Stack(), []
+    try:
+        alone.start(services=("members",))
+        for clients in concurrencies:
+            baseline = None
+            for name, call in (
+                    (SOLO_ECHO, lambda rpc, n, i: rpc.bench_echo.echo({"id": "x"})),
+                    (SOLO, lambda rpc, n, i: rpc.members.register(member_data()))):
+                alone.settle()
+                rate, latencies, errors = closed_loop(alone.config, clients, seconds, call)
+                baseline = baseline or rate
+                rows.append((name, clients, rate, *latency_ms(latencies),
+                             rate / baseline if baseline else None,
+                             ", ".join(f"{kind} x{count}" for kind, count in
+                                       Counter(errors).items()) or 0))
+    finally:
+        alone.stop()
+    return rows
