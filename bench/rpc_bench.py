@@ -54,7 +54,7 @@ def run(stack, smoke):
             figures[(name, clients)] = rate
             baseline = figures[("echo (baseline)", clients)]
             rows.append((name, clients, rate, *latency_ms(latencies),
-                         rate / baseline if baseline else None,
+                         f"{rate / baseline:.2f}" if baseline else None,
                          ", ".join(f"{kind} x{count}" for kind, count in
                                    Counter(errors).items()) or 0))
     rows += members_alone(concurrencies, seconds)
@@ -91,7 +91,7 @@ def members_alone(concurrencies, seconds):
                 rate, latencies, errors = closed_loop(alone.config, clients, seconds, call)
                 baseline = baseline or rate
                 rows.append((name, clients, rate, *latency_ms(latencies),
-                             rate / baseline if baseline else None,
+                             f"{rate / baseline:.2f}" if baseline else None,
                              ", ".join(f"{kind} x{count}" for kind, count in
                                        Counter(errors).items()) or 0))
     finally:
