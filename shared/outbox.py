@@ -26,7 +26,7 @@ import eventlet
 from eventlet.queue import Empty, Full, LightQueue
 from kombu import Connection
 from nameko.extensions import DependencyProvider
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, update
 
 from shared import config as cfg
 from shared.db import find_database, is_postgres
@@ -145,19 +145,19 @@ class OutboxRelay:
         """Publish up to one batch of pending rows; return how many were handled."""
         with self.engine.connect() as connection:
             with connection.begin():
+                query = (select(outbox_messages.c.id, outbox_messages.c.event_type,
+                                outbox_messages.c.event_id, outbox_messages.c.payload)
+                         .where(outbox_messages.c.sent_at.is_(None))
+                         .order_by(outbox_messages.c.id)
+                         .limit(self.batch_size))
                 if is_postgres(connection):
-                    got_lock = connection.execute(
-                        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": self.lock_key}
-                    ).scalar()
-                    if not got_lock:
-                        return 0  # another instance is relaying this outbox right now
-                rows = connection.execute(
-                    select(outbox_messages.c.id, outbox_messages.c.event_type,
-                           outbox_messages.c.event_id, outbox_messages.c.payload)
-                    .where(outbox_messages.c.sent_at.is_(None))
-                    .order_by(outbox_messages.c.id)
-                    .limit(self.batch_size)
-                ).all()
+                    # The lock and the batch in one round trip: the lock is taken once,
+                    # in the CTE; without it (another instance is relaying this outbox
+                    # right now) no row comes back.
+                    lock = select(func.pg_try_advisory_xact_lock(self.lock_key)
+                                  .label("got")).cte("relay_lock")
+                    query = query.select_from(outbox_messages.join(lock, lock.c.got))
+                rows = connection.execute(query).all()
                 if not rows:
                     return 0
                 confirmed, failure = self._publish(rows)

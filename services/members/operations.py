@@ -4,6 +4,7 @@ Each takes the worker's session and outbox; the entrypoint's transaction commits
 them together (see shared.entrypoints). Domain rules live in ``domain.py``.
 """
 import uuid
+from types import SimpleNamespace
 
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -13,8 +14,8 @@ from services.members.models import Member, MemberNumberSequence
 from services.members.schemas import (
     list_filters_schema, reason_schema, register_schema, update_profile_schema,
 )
-from shared.db import flush_or_conflict
-from shared.errors import NotFound, ValidationError
+from shared.db import flush_or_conflict, is_unique_violation
+from shared.errors import Conflict, NotFound, ValidationError
 from shared.pagination import paginate
 from shared.schemas import load, parse_uuid
 from shared.timeutil import parse_iso_datetime, utcnow, utcnow_precise
@@ -35,16 +36,27 @@ def _load_member(session, member_id, for_update=False):
     return member
 
 
+_MEMBER_COLUMNS = tuple(column.name for column in Member.__table__.columns)
+_INSERT_MEMBER = insert(Member.__table__)
+
+
 def register(session, outbox, data):
     fields = load(register_schema, data)
-    # A taken email is found by the unique index at the flush: no query beforehand.
     now = utcnow_precise()
-    member = Member(id=str(uuid.uuid4()), status="pending", created_at=now, updated_at=now,
-                    **fields)
-    session.add(member)
-    flush_or_conflict(session, "a member with this email is already registered")
-    _publish(outbox, "member_registered", member)
-    return member.to_record()
+    member = dict.fromkeys(_MEMBER_COLUMNS)  # every column, so one cached statement
+    member.update(fields, id=str(uuid.uuid4()), status="pending", created_at=now,
+                  updated_at=now)
+    # A Core insert: the ORM's unit of work was a fifth of the call's CPU. A taken
+    # email is found by the unique index: no query beforehand.
+    try:
+        session.execute(_INSERT_MEMBER, member)
+    except IntegrityError as error:
+        if not is_unique_violation(error):
+            raise
+        raise Conflict("a member with this email is already registered") from None
+    record = Member.to_record(SimpleNamespace(**member))
+    outbox.add("member_registered", record)
+    return record
 
 
 def get(session, member_id):
