@@ -138,9 +138,12 @@ def test_json_logs_follow_a_request_across_services(rpc, services):
                   and line["emitted_event_id"]
                   and _is_latest_activation(line, members_lines)]
     event_id = recorded["emitted_event_id"]
-    call = [line for line in members_lines if line["logger"] == "ekraf.calls"
-            and line["call_id"] == recorded["call_id"]]
-    assert call and call[0]["message"].startswith("rpc activate ok")
+    # The call's own line comes after its reply (nameko's worker_result): wait for it.
+    call = wait_until(lambda: [line for line in log_lines(services["members"])
+                               if line["logger"] == "ekraf.calls"
+                               and line["call_id"] == recorded["call_id"]],
+                      timeout=10, message="the activation's call line")
+    assert call[0]["message"].startswith("rpc activate ok")
     assert call[0]["service"] == "members" and len(call[0]["call_id_stack"]) >= 2
     for name in ("notifications", "certification", "events"):
         handled = wait_until(lambda: [
