@@ -90,14 +90,20 @@ def test_metrics_count_calls_per_method_and_outcome(rpc, services):
     for _ in range(3):
         rpc.members.get(member["id"])
     assert remote_error(rpc.members.get, str(uuid.uuid4())).exc_type == "NotFound"
-    after = scrape(url)
 
-    def grew(method, outcome):
+    def grew(after, method, outcome):
         name = "ekraf_rpc_duration_seconds_count"
         labels = {"service": "members", "method": method, "outcome": outcome}
         return value(after, name, **labels) - value(before, name, **labels)
 
-    assert grew("get", "ok") == 3 and grew("get", "NotFound") == 1 and grew("register", "ok") == 1
+    def with_the_last_call_counted():
+        # A call is counted when its worker ends, just after its reply.
+        now = scrape(url)
+        return now if grew(now, "get", "NotFound") else None
+
+    after = wait_until(with_the_last_call_counted, timeout=10, message="the last call counted")
+    assert grew(after, "get", "ok") == 3 and grew(after, "get", "NotFound") == 1
+    assert grew(after, "register", "ok") == 1
     assert value(after, "ekraf_rpc_duration_seconds_bucket", service="members", method="get",
                  outcome="ok", le="+Inf") >= 3
     assert ("ekraf_outbox_backlog", (("service", "members"),)) in after
