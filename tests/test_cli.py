@@ -15,7 +15,7 @@ from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.certification.helpers import (
-    all_competent, make_assessor, make_member, make_scheme, make_session,
+    issue_certificate, make_assessor, make_scheme, make_session,
 )
 from tests.support import ServiceProcess, drain_queue, free_port, wait_for_rpc, wait_until
 
@@ -140,11 +140,8 @@ def test_dlq_list_and_replay(uri, base_config, notifications_service):
 def test_verify_checks_a_credential_offline(uri, rpc, certification_service, tmp_path):
     scheme = make_scheme(rpc)
     assessor = make_assessor(rpc, [scheme["code"]])
-    session = make_session(rpc, scheme, [assessor])
-    member = make_member(rpc)
-    application = wait_until(lambda: _apply(rpc, member, scheme, session), timeout=15)
-    certificate = rpc.certification.record_result(application["id"], {
-        "assessor_id": assessor["id"], "units": all_competent(scheme)})["certificate"]
+    member, certificate = issue_certificate(rpc, scheme, assessor,
+                                            make_session(rpc, scheme, [assessor]))
     base = certification_service.http_base
     code, out, _ = ekraf("verify", certificate["number"], "--base-url", base, amqp_uri=uri)
     assert code == 0, out
@@ -167,14 +164,6 @@ def test_verify_checks_a_credential_offline(uri, rpc, certification_service, tmp
     assert code == 1 and "NOT VALID" in err
     code, _, err = ekraf("verify", "CRT-2026-AAAA-AAAA-AAAA", "--base-url", base, amqp_uri=uri)
     assert code == 1 and "answered 404" in err
-
-
-def _apply(rpc, member, scheme, session):
-    try:
-        return rpc.certification.apply({"member_id": member["id"], "scheme_code": scheme["code"],
-                                        "session_id": session["id"]})
-    except Exception:  # certification has not heard of the activation yet
-        return None
 
 
 def test_up_starts_the_four_services_and_ctrl_c_stops_them(vhost_config, make_database,

@@ -1,6 +1,8 @@
 import pytest
 
-from tests.certification.helpers import make_assessor, make_scheme, make_session
+from tests.certification.helpers import (
+    issue_certificate, make_assessor, make_scheme, make_session,
+)
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +24,15 @@ def assessor(crpc, scheme):
 @pytest.fixture
 def assessment(crpc, scheme, assessor):
     return make_session(crpc, scheme, [assessor])
+
+
+@pytest.fixture
+def issued(crpc, scheme, assessor, assessment):
+    """(member, certificate) of a member just certified."""
+    return issue_certificate(crpc, scheme, assessor, assessment)
+
+
+@pytest.fixture
+def base(certification_service):
+    """The certification service's public HTTP address."""
+    return certification_service.http_base

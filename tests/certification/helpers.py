@@ -55,6 +55,16 @@ def all_competent(scheme, competent=True):
     return [{"unit_code": unit["code"], "competent": competent} for unit in scheme["units"]]
 
 
+def issue_certificate(rpc, scheme, assessor, session, **member_fields):
+    """A new active member, assessed Kompeten: (member, certificate)."""
+    member = make_member(rpc, **member_fields)
+    application = rpc.certification.apply(
+        {"member_id": member["id"], "scheme_code": scheme["code"], "session_id": session["id"]})
+    result = rpc.certification.record_result(
+        application["id"], {"assessor_id": assessor["id"], "units": all_competent(scheme)})
+    return member, result["certificate"]
+
+
 def publish_as(config, source_service, event_type, data, envelope=None):
     """Publish a message as another service would (e.g. events' attendance_recorded)."""
     envelope = envelope or make_envelope(source_service, event_type, data)

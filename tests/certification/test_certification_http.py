@@ -10,7 +10,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.certification.signing import InvalidCredential, Signer, qr_svg, verify
-from tests.certification.helpers import all_competent, make_member
 
 
 def get(base, path, method="GET"):
@@ -20,21 +19,6 @@ def get(base, path, method="GET"):
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.headers, error.read()
-
-
-@pytest.fixture
-def issued(crpc, scheme, assessor, assessment):
-    member = make_member(crpc)
-    application = crpc.certification.apply(
-        {"member_id": member["id"], "scheme_code": scheme["code"], "session_id": assessment["id"]})
-    result = crpc.certification.record_result(
-        application["id"], {"assessor_id": assessor["id"], "units": all_competent(scheme)})
-    return member, result["certificate"]
-
-
-@pytest.fixture
-def base(certification_service):
-    return certification_service.http_base
 
 
 def test_verify_over_http_is_the_public_view(base, crpc, issued):

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from services.certification import verify_page
-from tests.certification.helpers import all_competent, make_member
+from tests.certification.helpers import issue_certificate
 
 BROWSER_ACCEPT = ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,"
                   "image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7")
@@ -83,28 +83,9 @@ def readable(iso_time):
             f"{moment.day} {MONTHS_EN[moment.month - 1]} {moment.year}")
 
 
-def issue(crpc, scheme, assessor, session, **member_fields):
-    member = make_member(crpc, **member_fields)
-    application = crpc.certification.apply(
-        {"member_id": member["id"], "scheme_code": scheme["code"], "session_id": session["id"]})
-    result = crpc.certification.record_result(
-        application["id"], {"assessor_id": assessor["id"], "units": all_competent(scheme)})
-    return member, result["certificate"]
-
-
-@pytest.fixture
-def base(certification_service):
-    return certification_service.http_base
-
-
-@pytest.fixture
-def issued(crpc, scheme, assessor, assessment):
-    return issue(crpc, scheme, assessor, assessment)
-
-
 @pytest.fixture
 def revoked(crpc, scheme, assessor, assessment):
-    member, certificate = issue(crpc, scheme, assessor, assessment)
+    member, certificate = issue_certificate(crpc, scheme, assessor, assessment)
     crpc.certification.revoke(certificate["number"], "Pelanggaran kode etik profesi")
     return member, certificate
 
@@ -179,7 +160,7 @@ def test_the_page_has_the_security_headers_and_a_policy_for_only_its_stylesheet(
 def test_a_holder_name_is_shown_as_text_never_as_markup(base, crpc, scheme, assessor,
                                                         assessment):
     name = "Ayu <script>alert(1)</script> & \"Putri\""
-    _, certificate = issue(crpc, scheme, assessor, assessment, full_name=name)
+    _, certificate = issue_certificate(crpc, scheme, assessor, assessment, full_name=name)
     status, _, body = get(base, f"/certificates/{certificate['number']}", BROWSER_ACCEPT)
     page = body.decode("utf-8")
     assert status == 200
