@@ -254,20 +254,6 @@ def health(config, service, timeout=3.0):
         return None
 
 
-def dead_letter_depth(uri, service):
-    """Messages parked, read from the broker itself (so also when the service is down)."""
-    from kombu import Connection
-
-    from shared.handlers import dead_letter_queue_name
-
-    with Connection(uri, connect_timeout=3) as connection:
-        try:
-            return connection.default_channel.queue_declare(
-                dead_letter_queue_name(service), passive=True).message_count
-        except Exception:  # no such queue: the service handles no messages
-            return None
-
-
 def database_directly(service):
     """For a service that does not answer: its database, from ``<SERVICE>_DB_URL`` or
     else where ``ekraf up`` puts it (``ekraf_<service>`` on PG_ADMIN_URL's server):
@@ -302,6 +288,8 @@ def status(ctx, timeout):
     """Broker, each service and its database, outbox backlogs, dead letters.
 
     Exit 0 when everything is healthy, 1 when something is not, 2 without a broker."""
+    from shared.dead_letters import parked_count
+
     config, uri = load(ctx)
     check_broker(uri)
     pool = eventlet.GreenPool()
@@ -313,7 +301,7 @@ def status(ctx, timeout):
     problems = 0
     for name in SERVICES:
         report = reports[name]
-        parked = dead_letter_depth(uri, name)
+        parked = parked_count(uri, name)
         if report is None:
             reachable, backlog = database_directly(name)
             database = "[green]ok[/] (direct)" if reachable else "[red]unreachable[/]"

@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 
+from amqp.exceptions import NotFound
 from kombu import Connection
 from kombu.messaging import Producer
 
@@ -37,6 +38,18 @@ def _summary(message):
     return {"event_id": body.get("event_id"), "event_type": body.get("event_type"),
             "queue": headers.get(ORIGINAL_QUEUE_HEADER), "attempts": headers.get(ATTEMPTS_HEADER),
             "failed_at": headers.get(FAILED_AT_HEADER), "error": headers.get(ERROR_HEADER)}
+
+
+def parked_count(uri, service, connect_timeout=3):
+    """How many messages are parked for ``service``; None when it has no dead-letter
+    queue (a service that handles no messages). Read from the broker, so it also works
+    while the service is down."""
+    with Connection(uri, connect_timeout=connect_timeout) as connection:
+        try:
+            return connection.default_channel.queue_declare(
+                dead_letter_queue_name(service), passive=True).message_count
+        except NotFound:
+            return None
 
 
 def list_parked(uri, service, limit=1000):

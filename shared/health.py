@@ -20,7 +20,7 @@ from nameko.extensions import DependencyProvider
 
 from shared import config as cfg
 from shared.db import find_database
-from shared.handlers import dead_letter_queue_name
+from shared.dead_letters import parked_count
 from shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -60,20 +60,14 @@ class HealthProbe(DependencyProvider):
         if not any(isinstance(entrypoint, EventHandler)
                    for entrypoint in self.container.entrypoints):
             return 0
-        with self._connection() as connection:
-            declared = connection.default_channel.queue_declare(
-                dead_letter_queue_name(self.service_name), passive=True)
-            return declared.message_count
-
-    def _connection(self):
-        return Connection(self.amqp_uri, connect_timeout=CHECK_TIMEOUT_SECONDS)
+        return parked_count(self.amqp_uri, self.service_name, CHECK_TIMEOUT_SECONDS)
 
     def _ping_database(self):
         with self.database.engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
 
     def _ping_broker(self):
-        with self._connection() as connection:
+        with Connection(self.amqp_uri, connect_timeout=CHECK_TIMEOUT_SECONDS) as connection:
             connection.connect()
 
     @staticmethod
