@@ -52,11 +52,8 @@ def run(stack, smoke):
             else:
                 rate, latencies, errors = closed_loop(config, clients, seconds, call)
             figures[(name, clients)] = rate
-            baseline = figures[("echo (baseline)", clients)]
-            rows.append((name, clients, rate, *latency_ms(latencies),
-                         f"{rate / baseline:.2f}" if baseline else None,
-                         ", ".join(f"{kind} x{count}" for kind, count in
-                                   Counter(errors).items()) or 0))
+            rows.append(row(name, clients, rate, latencies, errors,
+                            figures[("echo (baseline)", clients)]))
     rows += members_alone(concurrencies, seconds)
     notes = [f"{seconds:.0f} s per cell after a warm-up; one client process, a connection "
              "per client; ratio = calls/s over the echo baseline's at the same concurrency.",
@@ -75,6 +72,13 @@ def run(stack, smoke):
     return text, figures
 
 
+def row(name, clients, rate, latencies, errors, baseline):
+    """One line of the table: the ratio is to the echo baseline measured beside it."""
+    return (name, clients, rate, *latency_ms(latencies),
+            f"{rate / baseline:.2f}" if baseline else None,
+            ", ".join(f"{kind} x{count}" for kind, count in Counter(errors).items()) or 0)
+
+
 def members_alone(concurrencies, seconds):
     """members.register against echo in a stack of its own with no other service."""
     from bench.stack import Stack
@@ -90,10 +94,7 @@ def members_alone(concurrencies, seconds):
                 alone.settle()
                 rate, latencies, errors = closed_loop(alone.config, clients, seconds, call)
                 baseline = baseline or rate
-                rows.append((name, clients, rate, *latency_ms(latencies),
-                             f"{rate / baseline:.2f}" if baseline else None,
-                             ", ".join(f"{kind} x{count}" for kind, count in
-                                       Counter(errors).items()) or 0))
+                rows.append(row(name, clients, rate, latencies, errors, baseline))
     finally:
         alone.stop()
     return rows
