@@ -1,4 +1,5 @@
-"""Keeping a service's own view of members from the members messages.
+"""Keeping a service's own view of members from the members messages, and
+deciding from it.
 
     @keeps_member_view(operations.apply_member_record)
     class CertificationService: ...
@@ -7,8 +8,23 @@ adds one idempotent handler per members message type (``on_member_registered``,
 ``on_member_activated``, ...), each passing the member record the message carries
 to ``apply_record(session, record)``, which keeps the newest version
 (``shared.db.upsert_if_newer``). The service's Database attribute must be ``db``.
+
+    view = current_member(session, members, member_id, MemberView, apply_member_record,
+                          trusted=lambda view: view.status == "active")
+
+is the member as the service should judge them: its view when the view is
+trusted, else what the members service answers (kept in the view). When members
+does not answer, a view that knows the member is the best knowledge there is.
 """
+import logging
+
+from nameko.exceptions import UnknownService
+
+from shared.errors import NotFound
 from shared.handlers import event_handler
+from shared.rpc import ServiceTimeout
+
+log = logging.getLogger(__name__)
 
 MEMBER_EVENTS = ("member_registered", "member_activated", "member_updated", "member_suspended",
                  "member_reinstated", "member_renewed", "member_lapsed")
@@ -25,3 +41,33 @@ def keeps_member_view(apply_record):
         return service_cls
 
     return decorate
+
+
+def current_member(session, members, member_id, view_model, apply_record, trusted):
+    """The member's row in ``view_model``, asking ``members.get`` unless ``trusted(view)``.
+
+    The view may be behind: a message not yet arrived (applying right after
+    activation must work), so a view that is unknown or not trusted is checked
+    with members first. ``NotFound`` if members knows no such member. When members
+    does not answer (``ServiceTimeout``, or no members service at all), the view
+    decides if it has a row; a member it has never heard of cannot be judged, and
+    the caller gets the ``ServiceTimeout`` (an ``InternalError`` naming members).
+    """
+    view = session.get(view_model, member_id)
+    if view is not None and trusted(view):
+        return view
+    try:
+        record = members.get(member_id)
+    except NotFound:
+        raise NotFound(f"no member {member_id}") from None
+    except (ServiceTimeout, UnknownService) as error:
+        if view is None:
+            if isinstance(error, UnknownService):
+                raise ServiceTimeout("members.get did not answer: no members service "
+                                     "is running") from None
+            raise
+        log.warning("members did not answer about member %s (%s); deciding from the "
+                    "member view, which says %s", member_id, type(error).__name__, view.status)
+        return view
+    apply_record(session, record)
+    return session.get(view_model, member_id, populate_existing=True)

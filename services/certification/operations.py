@@ -16,6 +16,7 @@ from services.certification.models import (
 from shared.db import flush_or_conflict, upsert_if_newer
 from shared.envelope import require_fields
 from shared.errors import Conflict, Forbidden, NotFound, ValidationError
+from shared.member_view import current_member
 from shared.pagination import paginate
 from shared.schemas import SCHEME_CODE, ReasonSchema, load, parse_uuid
 from shared.timeutil import iso, parse_iso_datetime, utcnow, utcnow_precise
@@ -193,17 +194,11 @@ def _current_member(session, members, member_id):
 
     The view is trusted to say "active"; anything else (unknown, or a status that
     would refuse) is checked with the members service, since its message may
-    simply not have arrived yet (apply right after activate must work).
+    simply not have arrived yet (apply right after activate must work). If members
+    does not answer, a member the view knows is judged by the view.
     """
-    view = session.get(MemberView, member_id)
-    if view is None or view.status != "active":
-        try:
-            record = members.get(member_id)
-        except NotFound:
-            raise NotFound(f"no member {member_id}") from None
-        apply_member_record(session, record)
-        view = session.get(MemberView, member_id, populate_existing=True)
-    return view
+    return current_member(session, members, member_id, MemberView, apply_member_record,
+                          trusted=lambda view: view.status == "active")
 
 
 # -- applications ----------------------------------------------------------------

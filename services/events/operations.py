@@ -19,6 +19,7 @@ from services.events.schemas import (
 from shared.db import flush_or_conflict, upsert_if_newer
 from shared.envelope import require_fields
 from shared.errors import Conflict, Forbidden, NotFound
+from shared.member_view import current_member
 from shared.pagination import paginate
 from shared.schemas import load, parse_uuid
 from shared.timeutil import iso, parse_iso_datetime, utcnow, utcnow_precise
@@ -124,28 +125,22 @@ def apply_member_record(session, record):
     }, "source_updated_at")
 
 
-def _refresh_member(session, members, member_id):
-    try:
-        record = members.get(member_id)
-    except NotFound:
-        raise NotFound(f"no member {member_id}") from None
-    apply_member_record(session, record)
-    return session.get(MemberView, member_id, populate_existing=True)
-
-
 def _check_member_may_register(session, members, event, member_id):
     """Refuse (``Forbidden``) a member the event does not take; ``NotFound`` if unknown.
 
     The view is trusted when it admits the member. When it would refuse, or has
     not heard of the member yet, the members service is asked first: its message
     may simply not have arrived (registering right after activation must work).
+    If members does not answer, a member the view knows is judged by the view.
     """
     subsectors = list(event.subsectors)
-    view = session.get(MemberView, member_id)
-    if view is None or domain.refusal_reason(event.members_only, subsectors,
-                                             view.status, view.subsector):
-        view = _refresh_member(session, members, member_id)
-    reason = domain.refusal_reason(event.members_only, subsectors, view.status, view.subsector)
+
+    def refusal(view):
+        return domain.refusal_reason(event.members_only, subsectors, view.status, view.subsector)
+
+    view = current_member(session, members, member_id, MemberView, apply_member_record,
+                          trusted=lambda view: not refusal(view))
+    reason = refusal(view)
     if reason:
         raise Forbidden(reason)
 
