@@ -10,22 +10,8 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.subsectors import SUBSECTORS
 from shared.errors import ContractError
+from tests.members.helpers import new_member_data
 from tests.support import remote_error, validation_fields
-
-_counter = iter(range(1, 10_000_000))
-
-
-def new_member_data(**overrides):
-    n = next(_counter)
-    data = {
-        "full_name": f"Rahmawati Putri {n}",
-        "email": f"rahma.{uuid.uuid4().hex[:10]}@example.com",
-        "phone": f"0812-{n % 10000:04d}-{uuid.uuid4().int % 10000:04d}",
-        "city": "Balikpapan",
-        "subsector": "kuliner",
-    }
-    data.update(overrides)
-    return data
 
 
 @pytest.fixture
