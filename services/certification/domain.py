@@ -98,10 +98,19 @@ def check_self_assessment(scheme_unit_codes, claims):
         raise ValidationError({"self_assessment": problems})
 
 
-def check_assessor_is_impartial(assessor_member_id, applicant_member_id, assigned):
+def check_assessor_is_impartial(assigned, assessor_member_id, assessor_email,
+                                applicant_member_id, applicant_email):
+    """Only an assessor assigned to the session, and never on their own application.
+
+    An assessor's ``member_id`` is optional, so the link alone cannot tell that
+    the assessor is the applicant: the same email (case aside) does too.
+    """
     if not assigned:
         raise Forbidden("this assessor is not assigned to the application's session")
-    if assessor_member_id is not None and assessor_member_id == applicant_member_id:
+    same_member = assessor_member_id is not None and assessor_member_id == applicant_member_id
+    same_email = bool(assessor_email) and bool(applicant_email) and \
+        assessor_email.casefold() == applicant_email.casefold()
+    if same_member or same_email:
         raise Forbidden("an assessor may not assess their own application")
 
 

@@ -335,8 +335,12 @@ def record_result(session, outbox, signer, public_base_url, application_id, data
     if assessor is None:
         raise NotFound(f"no assessor {fields['assessor_id']}")
     assessment = session.get(AssessmentSession, application.session_id)
-    domain.check_assessor_is_impartial(assessor.member_id, application.member_id,
-                                       assessor.id in assessment.assessor_ids)
+    applicant = session.get(MemberView, application.member_id)
+    domain.check_assessor_is_impartial(
+        assigned=assessor.id in assessment.assessor_ids,
+        assessor_member_id=assessor.member_id, assessor_email=assessor.email,
+        applicant_member_id=application.member_id,
+        applicant_email=applicant.email if applicant else None)
     scheme = session.get(Scheme, application.scheme_code)
     outcome = domain.decide(scheme.unit_codes, fields["units"])
     application.status = outcome
@@ -347,9 +351,9 @@ def record_result(session, outbox, signer, public_base_url, application_id, data
                _application_message(application, scheme, assessment, outcome=outcome))
     certificate = None
     if outcome == "competent":
-        member = session.get(MemberView, application.member_id)
         certificate = _issue_certificate(session, signer, application, scheme,
-                                         member.full_name if member else "", public_base_url)
+                                         applicant.full_name if applicant else "",
+                                         public_base_url)
         outbox.add("certificate_issued", certificate_message(certificate, public_base_url))
     session.flush()
     return {"application": application.to_record(),

@@ -390,6 +390,28 @@ def test_only_an_assigned_assessor_who_is_not_the_applicant_may_decide(crpc, sch
     assert crpc.certification.get_application(application["id"])["status"] == "submitted"
 
 
+def test_an_assessor_with_the_applicants_email_may_not_decide_without_a_member_link(
+        crpc, scheme, certification_db):
+    member = make_member(crpc)
+    # Registered without member_id: only the email (in other letters' case) tells.
+    assessor = make_assessor(crpc, [scheme["code"]], email=member["email"].upper())
+    assert assessor["member_id"] is None
+    own_session = make_session(crpc, scheme, [assessor])
+    application = crpc.certification.apply({"member_id": member["id"],
+                                            "scheme_code": scheme["code"],
+                                            "session_id": own_session["id"]})
+    error = remote_error(crpc.certification.record_result, application["id"],
+                         {"assessor_id": assessor["id"], "units": all_competent(scheme)})
+    assert error.exc_type == "Forbidden" and "own application" in error.value, error
+    assert crpc.certification.get_application(application["id"]) == application
+    assert crpc.certification.list_certificates({"member_id": member["id"]})["items"] == []
+    with certification_db.connect() as connection:
+        assert connection.execute(sa.text(
+            "SELECT count(*) FROM outbox_messages WHERE event_type IN "
+            "('assessment_completed', 'certificate_issued') AND payload LIKE :m"),
+            {"m": f"%{application['id']}%"}).scalar() == 0
+
+
 @pytest.mark.parametrize("units_of", [
     lambda s: all_competent(s)[:1],                                   # a unit missing
     lambda s: all_competent(s) + all_competent(s)[:1],                # a unit twice

@@ -41,13 +41,29 @@ def test_self_assessment_claims_name_scheme_units_once():
             domain.check_self_assessment(UNITS, claims)
 
 
+def impartial(assigned=True, assessor_member_id=None, assessor_email="asesor@example.id",
+              applicant_member_id="applicant", applicant_email="peserta@example.id"):
+    domain.check_assessor_is_impartial(
+        assigned=assigned, assessor_member_id=assessor_member_id,
+        assessor_email=assessor_email, applicant_member_id=applicant_member_id,
+        applicant_email=applicant_email)
+
+
 def test_impartiality():
-    domain.check_assessor_is_impartial("assessor-member", "applicant", assigned=True)
-    domain.check_assessor_is_impartial(None, "applicant", assigned=True)
+    impartial(assessor_member_id="assessor-member")
+    impartial(assessor_member_id=None)
+    impartial(applicant_email=None)  # a view without the applicant: the link still counts
     with pytest.raises(Forbidden):
-        domain.check_assessor_is_impartial("applicant", "applicant", assigned=True)
+        impartial(assessor_member_id="applicant")
     with pytest.raises(Forbidden):
-        domain.check_assessor_is_impartial(None, "applicant", assigned=False)
+        impartial(assigned=False)
+
+
+def test_an_assessor_without_a_member_link_is_still_known_by_email():
+    with pytest.raises(Forbidden, match="own application"):
+        impartial(assessor_member_id=None, assessor_email="Peserta@Example.ID")
+    with pytest.raises(Forbidden, match="own application"):
+        impartial(assessor_member_id="someone-else", assessor_email="peserta@example.id")
 
 
 def test_validity_from_the_scheme():
