@@ -87,6 +87,17 @@ class ReplyResponder(Responder):
 class ContractRpcConsumer(RpcConsumer):
     queue_consumer = SafeQueueConsumer()
 
+    def handle_message(self, body, message):
+        """As nameko's, but what fails before a worker starts (an unknown method, a
+        request not shaped as ``{"args": [...], "kwargs": {...}}``) is answered with
+        a contract error too, never nameko's ``MalformedRequest`` or a ``TypeError``."""
+        routing_key = message.delivery_info["routing_key"]
+        try:
+            provider = self.get_provider_for_method(routing_key)
+            provider.handle_message(body, message)
+        except Exception:
+            self.handle_result(message, None, as_contract_error(sys.exc_info(), routing_key))
+
     def handle_result(self, message, result, exc_info):
         config = self.container.config
         responder = ReplyResponder(
@@ -129,6 +140,10 @@ class ContractRpc(Rpc):
     def handle_message(self, body, message):
         if len(message.body or b"") > MAX_REQUEST_BYTES:
             raise ValidationError.field("_request", f"Larger than {MAX_REQUEST_BYTES} bytes.")
+        if not (isinstance(body, dict) and isinstance(body.get("args"), list)
+                and isinstance(body.get("kwargs"), dict)):
+            raise ValidationError.field(
+                "_request", 'Must be an object {"args": [...], "kwargs": {...}}.')
         try:
             super().handle_message(body, message)
         except IncorrectSignature:

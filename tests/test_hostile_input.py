@@ -104,10 +104,8 @@ def test_hostile_arguments_get_a_result_or_a_contract_error(all_services, servic
 UNREADABLE = '{"args": [' + "[" * 100_000 + "]" * 100_000 + '], "kwargs": {}, "marker": "%s"}'
 
 
-def test_an_unreadable_request_gets_a_validation_error_not_a_timeout(all_services, base_config,
-                                                                     members_service):
-    """Nested too deeply for Python's JSON decoder: kombu cannot decode it. The caller
-    still gets an answer, and the log does not get the body."""
+def _raw_rpc(amqp_uri, routing_key, body):
+    """Send ``body`` (already serialized) as an RPC request; the reply's error, or None."""
     import json
     import uuid
 
@@ -115,23 +113,52 @@ def test_an_unreadable_request_gets_a_validation_error_not_a_timeout(all_service
 
     marker = uuid.uuid4().hex
     exchange = Exchange("nameko-rpc", "topic", durable=True)
-    with Connection(base_config["AMQP_URI"]) as connection:
+    with Connection(amqp_uri) as connection:
         channel = connection.channel()
         reply_queue = Queue(f"hostile-reply-{marker}", exchange, routing_key=f"hostile-{marker}",
                             exclusive=True, auto_delete=True, channel=channel)
         reply_queue.declare()
         correlation_id = str(uuid.uuid4())
         Producer(channel).publish(
-            UNREADABLE % marker, exchange=exchange, routing_key="members.get",
+            body, exchange=exchange, routing_key=routing_key,
             content_type="application/json", content_encoding="utf-8", serializer=None,
             reply_to=f"hostile-{marker}", correlation_id=correlation_id)
         reply = wait_until(lambda: reply_queue.get(no_ack=True), timeout=15,
-                           message="a reply to the unreadable request")
+                           message=f"a reply to the request {body[:60]!r}")
     assert reply.properties["correlation_id"] == correlation_id
-    error = json.loads(reply.body)["error"]
+    return json.loads(reply.body)["error"]
+
+
+def test_an_unreadable_request_gets_a_validation_error_not_a_timeout(all_services, base_config,
+                                                                     members_service):
+    """Nested too deeply for Python's JSON decoder: kombu cannot decode it. The caller
+    still gets an answer, and the log does not get the body."""
+    import uuid
+
+    marker = uuid.uuid4().hex
+    error = _raw_rpc(base_config["AMQP_URI"], "members.get", UNREADABLE % marker)
     assert error["exc_type"] == "ValidationError" and "_request" in error["value"]
     assert all_services.members.list_subsectors()  # still answering
     assert marker not in members_service.log()  # the body was not logged
+
+
+@pytest.mark.parametrize("body", [
+    "{}", "[]", '"text"', "42", "null", '{"args": []}', '{"kwargs": {}}',
+    '{"args": {}, "kwargs": {}}', '{"args": [], "kwargs": []}', '{"args": "ab", "kwargs": {}}',
+])
+@pytest.mark.parametrize("routing_key", ["members.get", "members.no_such_method"])
+def test_a_request_not_shaped_as_nameko_sends_it_gets_a_contract_error(
+        all_services, base_config, routing_key, body):
+    """Clients other than nameko's proxy may send any JSON: the answer is still one of
+    the contract's errors (``_request`` named), never nameko's own MalformedRequest
+    or a TypeError."""
+    error = _raw_rpc(base_config["AMQP_URI"], routing_key, body)
+    if routing_key.endswith("no_such_method"):
+        assert error["exc_type"] in {"ValidationError", "NotFound"}, error
+    else:
+        assert error["exc_type"] == "ValidationError", error
+        assert "_request" in error["value"], error
+    assert all_services.members.list_subsectors()  # still answering
 
 
 def test_an_unreadable_message_is_parked_with_the_reason(all_services, base_config):
