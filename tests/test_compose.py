@@ -479,6 +479,30 @@ def test_dockerfile_installs_pinned_requirements_before_copying_code():
     assert copy_requirements < install
 
 
+def _pins(path):
+    """``{normalised name: version}`` of the ``name==version`` lines of a requirements file."""
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if "==" in line:
+            name, version = line.split("==")
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version.strip()
+    return pins
+
+
+def test_every_install_is_fully_pinned_through_the_constraints():
+    """requirements.txt applies constraints.txt, which the image copies too, and every
+    direct pin agrees with it: what make install and the image get cannot drift."""
+    requirements = ROOT / "requirements.txt"
+    assert "-c constraints.txt" in requirements.read_text().splitlines()
+    constraints = _pins(ROOT / "constraints.txt")
+    for file in ("requirements.txt", "requirements-dev.txt"):
+        for name, version in _pins(ROOT / file).items():
+            assert constraints.get(name) == version, f"{file}: {name}=={version} vs constraints"
+    copied = [args.split() for ins, args in dockerfile_instructions() if ins == "COPY"]
+    assert any("constraints.tx[t]" in args or "constraints.txt" in args for args in copied)
+
+
 def test_dockerfile_makes_var_writable_for_the_service_user():
     instructions = list(dockerfile_instructions())
     user = next(args for ins, args in reversed(instructions) if ins == "USER").split(":")[0]
