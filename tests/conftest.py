@@ -44,8 +44,11 @@ def docker_compose_file(pytestconfig):
 def infrastructure(request):
     """``(amqp_base_uri, postgres_admin_url)`` of the broker and database to test against."""
     if request.config.getoption("--docker"):
-        request.getfixturevalue("docker_services").wait_until_responsive(
+        docker_services = request.getfixturevalue("docker_services")
+        docker_services.wait_until_responsive(
             timeout=120, pause=1, check=lambda: _amqp_answers(DEFAULT_AMQP_URI))
+        docker_services.wait_until_responsive(
+            timeout=120, pause=1, check=lambda: _postgres_answers(DEFAULT_PG_URL))
         return DEFAULT_AMQP_URI, DEFAULT_PG_URL
     return (os.environ.get("TEST_AMQP_URI", DEFAULT_AMQP_URI),
             os.environ.get("TEST_PG_URL", DEFAULT_PG_URL))
@@ -60,6 +63,18 @@ def _amqp_answers(uri):
         return True
     except Exception:
         return False
+
+
+def _postgres_answers(url):
+    engine = sa.create_engine(url, connect_args={"connect_timeout": 2})
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+        return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")
