@@ -1,42 +1,62 @@
 """Notification rules, in plain Python: who hears of a message, in which words,
-and when a failed send is tried again. No database, no network.
+whether its data is what they need, and when a failed send is tried again.
+No database, no network.
 
 Texts live in ``templates/<locale>/<source>.<event_type>.txt``: a ``Subject:`` line,
 a blank line, the body, with ``$placeholders`` filled from the message's data
 (``string.Template``: values are inserted as text, never evaluated). The files of
 the default locale (``id``) are the catalogue of messages this service reacts to:
 adding a message type, or a language, is adding files.
+
+A placeholder is a field of the data, written as text, or made readable from one:
+
+- ``$<field>_date`` / ``$<field>_date_time``: an ISO 8601 time as ``28 November 2026``
+  / ``28 November 2026, 11:00 WITA``, with the month names of the locale;
+- ``$<field>_name``: the locale's name for the field's code, when the locale's
+  ``words.json`` has a table of names for that field (``subsector``, ``outcome``);
+- ``$full_name``: the member's name as the directory knows it.
+
+Each locale's ``words.json`` holds its month names and those tables of names.
 """
 import functools
+import json
 import string
 import uuid
 from datetime import timedelta, timezone
 from pathlib import Path
 
 from shared.envelope import MalformedMessage
-from shared.subsectors import SUBSECTORS
+from shared.errors import ValidationError
 from shared.timeutil import parse_iso_datetime
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
+WORDS_FILE = "words.json"
 DEFAULT_LOCALE = "id"
 CHANNELS = ("in_app", "email", "sms")
 DELIVERY_STATUSES = ("pending", "sent", "failed")
 WITA = timezone(timedelta(hours=8), "WITA")  # East Kalimantan's time zone
 
-MONTHS = {
-    "id": ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
-           "September", "Oktober", "November", "Desember"],
-    "en": ["January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December"],
+ANNOUNCEMENT = "announcement"
+# Whom a message concerns: the field of its data naming the member(s), by
+# ``source.event_type`` or by source; ``member_id`` for any message not listed, so a
+# new message type about one member needs only its templates. An announcement goes
+# to the audience its ``city`` and ``subsectors`` describe (``wants_announcement``).
+ADDRESSED_BY = {
+    "members": "id",  # a members message carries the member's own record
+    "events.event_cancelled": "member_ids",  # everyone registered
+    "events.event_published": ANNOUNCEMENT,
 }
-OUTCOMES = {"competent": ("Kompeten", "Competent"),
-            "not_yet_competent": ("Belum Kompeten", "Not yet competent")}
 
 
 def catalog(template_dir=TEMPLATE_DIR):
     """``[(source_service, event_type), ...]``: every message with a template."""
     return sorted(tuple(path.stem.split(".", 1))
                   for path in (template_dir / DEFAULT_LOCALE).glob("*.*.txt"))
+
+
+def event_types(template_dir=TEMPLATE_DIR):
+    """The event types notifications are made for (what ``list_deliveries`` filters on)."""
+    return sorted({event_type for _, event_type in catalog(template_dir)})
 
 
 @functools.lru_cache(maxsize=None)
@@ -53,6 +73,21 @@ def template_text(source, event_type, locale, template_dir=TEMPLATE_DIR):
         if path.is_file():
             return path.read_text(encoding="utf-8-sig"), candidate
     raise LookupError(f"no template for {source}.{event_type}")
+
+
+@functools.lru_cache(maxsize=None)
+def words(locale, template_dir=TEMPLATE_DIR):
+    """A locale's ``words.json``: ``{"months": [12 names], "names": {field: {code: name}}}``."""
+    path = template_dir / locale / WORDS_FILE
+    if not path.is_file():
+        raise LookupError(f"templates/{locale} has no {WORDS_FILE}")
+    return json.loads(path.read_text(encoding="utf-8-sig"))
+
+
+@functools.lru_cache(maxsize=None)
+def placeholders(text):
+    """The names a template uses, in order."""
+    return tuple(string.Template(text).get_identifiers())
 
 
 def render(text, values):
@@ -72,62 +107,151 @@ def render(text, values):
     return " ".join(subject.split())[:250], body
 
 
-def format_date(value, locale):
-    """``28 November 2026``, in East Kalimantan's time (WITA)."""
+def format_date(value, locale, template_dir=TEMPLATE_DIR):
+    """``28 November 2026``, in East Kalimantan's time (WITA), in the locale's words."""
     moment = parse_iso_datetime(value, "date").astimezone(WITA)
-    months = MONTHS.get(locale, MONTHS["en"])
+    months = words(locale, template_dir)["months"]
     return f"{moment.day} {months[moment.month - 1]} {moment.year}"
 
 
-def format_date_time(value, locale):
+def format_date_time(value, locale, template_dir=TEMPLATE_DIR):
     moment = parse_iso_datetime(value, "date").astimezone(WITA)
-    return f"{format_date(value, locale)}, {moment:%H:%M} WITA"
+    return f"{format_date(value, locale, template_dir)}, {moment:%H:%M} WITA"
 
 
-def template_values(data, contact_name, locale):
-    """The placeholders a template may use: the message's data, made readable."""
-    values = {key: ("" if value is None else str(value)) for key, value in data.items()
-              if isinstance(value, (str, int, float, bool)) or value is None}
-    values["full_name"] = contact_name or data.get("full_name") or ""
-    for key in ("valid_until", "issued_at", "active_since"):
-        if data.get(key):
-            values[f"{key}_date"] = format_date(data[key], locale)
-    if data.get("starts_at"):
-        values["starts_at_date"] = format_date_time(data["starts_at"], locale)
-    if data.get("subsector") in SUBSECTORS:
-        values["subsector_name_id"], values["subsector_name_en"] = SUBSECTORS[data["subsector"]]
-    if data.get("outcome") in OUTCOMES:
-        values["outcome_id"], values["outcome_en"] = OUTCOMES[data["outcome"]]
+def _as_text(value, locale, template_dir):
+    return "" if value is None else str(value)
+
+
+def _named(field):
+    def name(value, locale, template_dir):
+        return words(locale, template_dir)["names"][field][value]
+    return name
+
+
+# -- what a message's data must hold ----------------------------------------------------
+
+def _is_uuid(value):
+    if not isinstance(value, str):
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_time(value):
+    try:
+        parse_iso_datetime(value, "value")
+    except ValidationError:
+        return False
+    return True
+
+
+PLAIN = ("a string, number, boolean or null",
+         lambda value: value is None or isinstance(value, (str, int, float, bool)))
+TIME = ("an ISO 8601 date-time", _is_time)
+# The shape of the fields that have a rule of their own; any other field a template
+# uses must be PLAIN.
+FIELD_SHAPES = {
+    "id": ("a UUID", _is_uuid),
+    "member_id": ("a UUID", _is_uuid),
+    "member_ids": ("a list of UUIDs",
+                   lambda value: isinstance(value, list) and all(map(_is_uuid, value))),
+    "city": ("a non-empty string", lambda value: isinstance(value, str) and bool(value.strip())),
+    "subsectors": ("a list of strings", lambda value: isinstance(value, list)
+                   and all(isinstance(item, str) for item in value)),
+}
+
+
+def address_of(source, event_type):
+    """The field naming whom a message concerns, or ``ANNOUNCEMENT``."""
+    return ADDRESSED_BY.get(f"{source}.{event_type}", ADDRESSED_BY.get(source, "member_id"))
+
+
+def _placeholder_source(name, locale, template_dir):
+    """``(field, shape, readable)``: the data field placeholder ``name`` is made from
+    (None for ``full_name``, the directory's), what the field must hold, and how its
+    value is written in ``locale``."""
+    if name == "full_name":
+        return None, None, None
+    if name.endswith("_date_time"):
+        return name[:-len("_date_time")], TIME, format_date_time
+    if name.endswith("_date"):
+        return name[:-len("_date")], TIME, format_date
+    names = words(locale, template_dir)["names"]
+    if name.endswith("_name") and name[:-len("_name")] in names:
+        field = name[:-len("_name")]
+        codes = names[field]
+        return field, (f"one of {', '.join(codes)}",
+                       lambda value: isinstance(value, str) and value in codes), _named(field)
+    return name, FIELD_SHAPES.get(name, PLAIN), _as_text
+
+
+@functools.lru_cache(maxsize=None)
+def needed_fields(source, event_type, template_dir=TEMPLATE_DIR):
+    """``{field: (what it must be, check)}``: what a message's data must hold: the
+    field(s) naming whom it concerns, and every field its templates use, in every
+    locale that has one."""
+    address = address_of(source, event_type)
+    needed = {field: FIELD_SHAPES[field]
+              for field in (("city", "subsectors") if address == ANNOUNCEMENT else (address,))}
+    for locale in locales(template_dir):
+        path = template_dir / locale / f"{source}.{event_type}.txt"
+        if not path.is_file():
+            continue
+        text, _ = template_text(source, event_type, locale, template_dir)
+        for name in placeholders(text):
+            field, shape, _ = _placeholder_source(name, locale, template_dir)
+            if field is not None:
+                needed.setdefault(field, shape)
+    return needed
+
+
+def check_message(source, event_type, data, template_dir=TEMPLATE_DIR):
+    """Raise ``MalformedMessage`` (parked at once, with the reason) naming every field
+    ``data`` lacks or holds in the wrong shape; called before anything is written."""
+    missing, wrong = [], []
+    for field, (shape, check) in needed_fields(source, event_type, template_dir).items():
+        if field not in data:
+            missing.append(field)
+        elif not check(data[field]):
+            wrong.append(f"{field} must be {shape}")
+    if missing or wrong:
+        problems = ([f"data lacks {', '.join(missing)}"] if missing else []) + wrong
+        raise MalformedMessage(f"{source}.{event_type}: {'; '.join(problems)}")
+    return data
+
+
+def template_values(text, data, contact_name, locale, template_dir=TEMPLATE_DIR):
+    """The value of each placeholder ``text`` uses: the message's data, made readable
+    in ``locale``. A placeholder whose field is missing is left out (``render`` says so)."""
+    values = {}
+    for name in placeholders(text):
+        field, _, readable = _placeholder_source(name, locale, template_dir)
+        if field is None:
+            values[name] = contact_name or data.get("full_name") or ""
+        elif field in data:
+            values[name] = readable(data[field], locale, template_dir)
     return values
 
 
 def recipients(source, event_type, data):
-    """Who a message concerns, by id; ``None`` for an announcement to an audience."""
-    if (source, event_type) == ("events", "event_published"):
+    """Whom a (checked) message concerns, by id; ``None`` for an announcement."""
+    address = address_of(source, event_type)
+    if address == ANNOUNCEMENT:
         return None
-    if source == "members":
-        ids = [data.get("id")]
-    elif isinstance(data.get("member_ids"), list):
-        ids = data["member_ids"]
-    else:
-        ids = [data.get("member_id")]
-    return list(dict.fromkeys(filter(None, map(_canonical_id, ids))))
-
-
-def _canonical_id(value):
-    """A member id in its canonical form, or None: one bad id must not stop the rest."""
-    try:
-        return str(uuid.UUID(str(value))) if value else None
-    except ValueError:
-        return None
+    ids = data[address] if isinstance(data[address], list) else [data[address]]
+    return list(dict.fromkeys(str(uuid.UUID(member_id)) for member_id in ids))
 
 
 def wants_announcement(contact_status, contact_city, contact_subsector, wants, event):
     """An event is announced to active members who want announcements, in its city,
     of its subsectors (all subsectors when it names none)."""
-    subsectors = event.get("subsectors") or []
+    subsectors = event["subsectors"]
     return (contact_status == "active" and wants
-            and (contact_city or "").casefold() == (event.get("city") or "").casefold()
+            and (contact_city or "").casefold() == event["city"].casefold()
             and (not subsectors or contact_subsector in subsectors))
 
 
@@ -139,6 +263,17 @@ def channels_for(preferences, has_email, has_phone, sms_enabled):
     if preferences["sms"] and has_phone and sms_enabled:
         chosen.append("sms")
     return chosen
+
+
+def backoff_schedule(delays, setting="NOTIFY_RETRY_DELAYS_SECONDS"):
+    """The configured delays between tries, checked: each positive and none shorter
+    than the one before (a backoff), so that a slip such as ``5,30,1`` stops the
+    service at start rather than retrying a failing gateway faster and faster."""
+    delays = [float(delay) for delay in delays]
+    if any(delay <= 0 for delay in delays) or delays != sorted(delays):
+        raise ValueError(f"{setting} must be positive delays in seconds, each at least the "
+                         f"one before it (e.g. 5,30,120,600); got {','.join(f'{delay:g}' for delay in delays)}")
+    return delays
 
 
 def next_attempt_delay(attempts, delays):

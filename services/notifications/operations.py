@@ -7,7 +7,7 @@ from sqlalchemy import func, select, update
 from services.notifications import domain, schemas
 from services.notifications.models import Contact, Delivery, Notification, Preference
 from shared.db import insert_ignoring_duplicates, upsert_if_newer
-from shared.envelope import require_fields
+from shared.envelope import MalformedMessage, require_fields
 from shared.errors import NotFound, ValidationError
 from shared.pagination import paginate
 from shared.schemas import load, parse_uuid
@@ -27,6 +27,10 @@ delivery_filters_schema = schemas.DeliveryFilters()
 def apply_member_record(session, record):
     """Keep a member's contact details from a members message; newer wins."""
     require_fields(record, "id", "full_name", "status", "subsector", "city", "updated_at")
+    try:
+        updated_at = parse_iso_datetime(record["updated_at"], "updated_at")
+    except ValidationError:
+        raise MalformedMessage("updated_at is not an ISO 8601 time") from None
     upsert_if_newer(session, Contact.__table__, ["member_id"], {
         "member_id": str(record["id"]),
         "full_name": record["full_name"],
@@ -37,7 +41,7 @@ def apply_member_record(session, record):
         "subsector": record["subsector"],
         "city": record["city"],
         "city_key": record["city"].casefold(),
-        "source_updated_at": parse_iso_datetime(record["updated_at"], "updated_at"),
+        "source_updated_at": updated_at,
     }, "source_updated_at")
 
 
@@ -88,8 +92,8 @@ def _rows_for(envelope, source, contacts, preferences, sms_enabled):
     notifications, deliveries = [], []
     for contact in contacts:
         text, locale = domain.template_text(source, envelope["event_type"], contact.locale)
-        values = domain.template_values(envelope["data"], contact.full_name, locale)
-        subject, body = domain.render(text, values)
+        subject, body = domain.render(text, domain.template_values(
+            text, envelope["data"], contact.full_name, locale))
         notifications.append({
             "id": str(uuid.uuid4()), "member_id": contact.member_id,
             "event_type": envelope["event_type"], "source_event_id": envelope["event_id"],
@@ -109,8 +113,18 @@ def _rows_for(envelope, source, contacts, preferences, sms_enabled):
     return notifications, deliveries
 
 
+def handle_message(session, members, envelope, source, sms_enabled):
+    """A message notifications reacts to: its data checked before anything is
+    written (a wrong shape is parked, never half-applied nor silently dropped), the
+    directory updated from a members message, then everyone it concerns told."""
+    domain.check_message(source, envelope["event_type"], envelope["data"])
+    if source == "members":
+        apply_member_record(session, envelope["data"])
+    return notify(session, members, envelope, source, sms_enabled)
+
+
 def notify(session, members, envelope, source, sms_enabled):
-    """Everything one message means for the members it concerns; returns how many."""
+    """Everything one (checked) message means for the members it concerns; returns how many."""
     member_ids = domain.recipients(source, envelope["event_type"], envelope["data"])
     if member_ids is None:
         return announce(session, envelope, source, sms_enabled)
@@ -128,9 +142,9 @@ def announce(session, envelope, source, sms_enabled):
     query = (select(Contact, Preference)
              .outerjoin(Preference, Preference.member_id == Contact.member_id)
              .where(Contact.status == "active",
-                    Contact.city_key == (event.get("city") or "").casefold())
+                    Contact.city_key == event["city"].casefold())
              .order_by(Contact.member_id))
-    if event.get("subsectors"):
+    if event["subsectors"]:
         query = query.where(Contact.subsector.in_(event["subsectors"]))
     total, after = 0, ""
     while True:

@@ -64,9 +64,8 @@ def _handler_for(source, event_type):
     messages, first updating the directory from the record it carries)."""
 
     def handle(self, event):
-        if source == "members":
-            operations.apply_member_record(self.db, event["data"])
-        operations.notify(self.db, self.members, event, source, self.deliveries.sms_enabled)
+        operations.handle_message(self.db, self.members, event, source,
+                                  self.deliveries.sms_enabled)
 
     handle.__name__ = f"on_{source}_{event_type}"
     return event_handler(source, event_type)(handle)

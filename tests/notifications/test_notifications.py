@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from nameko.standalone.events import event_dispatcher
 
 from shared.envelope import make_envelope
+from tests.notifications.samples import sample
 from tests.support import (
     drain_queue, names_field, validation_fields, wait_until,
 )
@@ -263,13 +264,12 @@ def test_an_announcement_reaches_exactly_the_members_it_should(nrpc, base_config
 def test_a_cancelled_event_reaches_everyone_registered(nrpc, base_config):
     members = [new_member(nrpc) for _ in range(3)]
     bystander = new_member(nrpc)
-    # One id upper-cased, one not an id, one of nobody: the others must still hear of it.
+    # One id upper-cased, one of nobody: the others must still hear of it.
     member_ids = [members[0]["id"].upper(), members[1]["id"], members[2]["id"],
-                  "not-a-member", str(uuid.uuid4())]
-    publish(base_config, "events", "event_cancelled", {
-        "id": str(uuid.uuid4()), "title": "Pelatihan Fotografi Produk", "kind": "training",
-        "venue": "BSCC", "city": "Balikpapan", "starts_at": "2026-12-20T02:00:00+00:00",
-        "member_ids": member_ids, "reason": "Cuaca buruk"})
+                  str(uuid.uuid4())]
+    publish(base_config, "events", "event_cancelled", sample(
+        "events", "event_cancelled", title="Pelatihan Fotografi Produk", kind="training",
+        member_ids=member_ids, reason="Cuaca buruk"))
     for member in members:
         [notice] = wait_for_inbox(nrpc, member["id"], "event_cancelled")
         assert "Cuaca buruk" in notice["body"]
@@ -312,6 +312,72 @@ def test_a_malformed_message_is_parked_with_the_reason(nrpc, base_config):
     [(body, headers)] = parked
     assert "event_id" in headers["x-ekraf-error"] and headers["x-ekraf-attempts"] == 1
     assert json.loads(body)["data"] == {}
+
+
+def parked_message(config, event_id, timeout=15):
+    """``(envelope, headers)`` of the message ``event_id`` once it is in the dead-letter
+    queue (other parked messages taken on the way are dropped)."""
+    def parked():
+        for body, headers in drain_queue(config["AMQP_URI"], "notifications.dead-letter"):
+            try:
+                envelope = json.loads(body)
+            except ValueError:
+                continue
+            if isinstance(envelope, dict) and envelope.get("event_id") == event_id:
+                return envelope, headers
+        return None
+
+    return wait_until(parked, timeout=timeout, message=f"message {event_id} parked")
+
+
+def rows_written(notifications_db, event_id):
+    """What the service recorded of a message: notifications, deliveries, and whether
+    it counts the message as processed."""
+    with notifications_db.connect() as connection:
+        return {table: connection.execute(sa.text(
+            f"SELECT count(*) FROM {table} WHERE {column} = :event_id"),
+            {"event_id": event_id}).scalar()
+            for table, column in (("notifications", "source_event_id"),
+                                  ("deliveries", "source_event_id"),
+                                  ("processed_messages", "event_id"))}
+
+
+@pytest.mark.parametrize("source, event_type, make_data, reason", [
+    ("certification", "certificate_issued", lambda member: {}, "data lacks member_id"),
+    ("members", "member_activated", lambda member: {}, "data lacks id"),
+    ("events", "event_published",
+     lambda member: sample("events", "event_published", city=member["city"],
+                           subsectors="kuliner"),
+     "subsectors must be a list of strings"),
+    ("events", "event_published",
+     lambda member: {k: v for k, v in sample("events", "event_published").items()
+                     if k != "city"},
+     "data lacks city"),
+    ("events", "event_cancelled",
+     lambda member: sample("events", "event_cancelled", member_ids="abc"),
+     "member_ids must be a list of UUIDs"),
+    ("events", "event_cancelled",
+     lambda member: sample("events", "event_cancelled", member_ids=[member["id"], "abc"]),
+     "member_ids must be a list of UUIDs"),
+    ("certification", "certificate_issued",
+     lambda member: {**certificate_data(member), "valid_until": "soon"},
+     "valid_until must be an ISO 8601 date-time"),
+], ids=["empty", "empty-member-record", "subsectors-string", "no-city", "member_ids-string",
+        "member_ids-not-uuid", "bad-date"])
+def test_wrong_shaped_data_is_parked_at_once_with_the_reason_and_nothing_written(
+        nrpc, base_config, notifications_db, source, event_type, make_data, reason):
+    member = new_member(nrpc, city=f"Kota {uuid.uuid4().hex[:6]}", subsector="kuliner")
+    wait_for_inbox(nrpc, member["id"], "member_activated")
+    envelope = publish(base_config, source, event_type, make_data(member))
+    parked, headers = parked_message(base_config, envelope["event_id"])
+    assert headers["x-ekraf-attempts"] == 1  # parked at once, not retried
+    assert headers["x-ekraf-error"].startswith("MalformedMessage")
+    assert reason in headers["x-ekraf-error"]
+    assert parked == envelope
+    assert rows_written(notifications_db, envelope["event_id"]) == {
+        "notifications": 0, "deliveries": 0, "processed_messages": 0}
+    assert [n["event_type"] for n in inbox(nrpc, member["id"])] == [
+        "member_activated", "member_registered"]
 
 
 # -- the RPC methods ------------------------------------------------------------------------------

@@ -1,54 +1,21 @@
 """The notification texts and who they go to, with no I/O."""
-import uuid
+import json
+import shutil
 
 import pytest
 
 from services.notifications import domain
 from shared.envelope import MalformedMessage
-
-MEMBER = {"id": str(uuid.uuid4()), "member_number": "EKRAF-2026-000001",
-          "full_name": "Siti Rahmawati", "email": "siti@example.id", "phone": "+6281254011001",
-          "city": "Balikpapan", "province": "Kalimantan Timur", "subsector": "kuliner",
-          "business_name": None, "nib": None, "locale": "id", "status": "active",
-          "active_since": "2026-11-28T03:00:00+00:00", "valid_until": "2027-11-28T03:00:00+00:00",
-          "created_at": "2026-11-28T03:00:00+00:00", "updated_at": "2026-11-28T03:00:00+00:00"}
-APPLICATION = {"id": str(uuid.uuid4()), "member_id": MEMBER["id"], "scheme_code": "DKV-MUDA",
-               "session_id": str(uuid.uuid4()), "status": "submitted", "self_assessment": None,
-               "result": None, "created_at": "2026-11-28T03:00:00+00:00", "decided_at": None,
-               "scheme_title": "Desainer Grafis Muda", "venue": "TUK Balikpapan",
-               "starts_at": "2026-12-12T01:00:00+00:00"}
-CERTIFICATE = {"number": "CRT-2026-7KQ2-M9XD-4FJA", "member_id": MEMBER["id"],
-               "holder_name": "Siti Rahmawati", "scheme_code": "DKV-MUDA",
-               "scheme_title": "Desainer Grafis Muda", "status": "active",
-               "issued_at": "2026-11-28T03:00:00+00:00", "valid_until": "2029-11-28T03:00:00+00:00",
-               "verify_url": "https://example.test/certificates/CRT-2026-7KQ2-M9XD-4FJA"}
-EVENT = {"id": str(uuid.uuid4()), "title": "Dialog Publik", "kind": "public_dialog",
-         "description": None, "venue": "BSCC", "city": "Balikpapan",
-         "starts_at": "2026-12-05T01:00:00+00:00", "ends_at": "2026-12-05T04:00:00+00:00",
-         "capacity": 100, "registration_closes_at": "2026-12-05T01:00:00+00:00",
-         "members_only": False, "subsectors": [], "scheme_code": None, "status": "published",
-         "confirmed_count": 0, "waitlist_count": 0, "created_at": "2026-11-28T03:00:00+00:00"}
-REGISTRATION = {"id": str(uuid.uuid4()), "event_id": EVENT["id"], "member_id": MEMBER["id"],
-                "status": "waitlisted", "position": 3, "registered_at": "2026-11-28T03:00:00+00:00",
-                "checked_in_at": None, "event_title": "Dialog Publik", "kind": "public_dialog",
-                "scheme_code": None, "starts_at": EVENT["starts_at"], "venue": "BSCC",
-                "city": "Balikpapan"}
-
-# Data shaped as docs/contract.md says each message is.
-SAMPLES = {
-    "members": {**MEMBER, "reason": "Iuran belum dibayar"},
-    "certification.application_submitted": APPLICATION,
-    "certification.assessment_completed": {**APPLICATION, "outcome": "competent"},
-    "certification.certificate_expiring": {**CERTIFICATE, "days_left": 30, "reminder": 30},
-    "certification": {**CERTIFICATE, "reason": "Audit"},
-    "events.event_cancelled": {**EVENT, "member_ids": [MEMBER["id"]], "reason": "Hujan"},
-    "events.event_published": EVENT,
-    "events": REGISTRATION,
-}
+from tests.notifications.samples import (
+    CERTIFICATE, EVENT, MEMBER, REGISTRATION, sample, validate,
+)
 
 
-def sample(source, event_type):
-    return SAMPLES.get(f"{source}.{event_type}", SAMPLES.get(source))
+
+@pytest.mark.parametrize("source, event_type", domain.catalog())
+def test_every_sample_is_what_its_producer_sends(source, event_type):
+    validate(source, event_type, sample(source, event_type))  # the producer's schema
+    domain.check_message(source, event_type, sample(source, event_type))  # and ours
 
 
 @pytest.mark.parametrize("locale", ["id", "en"])
@@ -57,7 +24,7 @@ def test_every_template_renders_from_contract_shaped_data(source, event_type, lo
     text, used = domain.template_text(source, event_type, locale)
     assert used == locale  # every message type exists in both languages
     subject, body = domain.render(text, domain.template_values(
-        sample(source, event_type), "Siti Rahmawati", locale))
+        text, sample(source, event_type), "Siti Rahmawati", locale))
     assert subject and body and "$" not in subject + body
     assert "Siti Rahmawati" in body
 
@@ -78,13 +45,13 @@ def test_a_missing_field_is_a_malformed_message_not_a_placeholder_in_the_text():
     text, _ = domain.template_text("events", "registration_confirmed", "id")
     data = {k: v for k, v in REGISTRATION.items() if k != "venue"}
     with pytest.raises(MalformedMessage, match="venue"):
-        domain.render(text, domain.template_values(data, "Siti", "id"))
+        domain.render(text, domain.template_values(text, data, "Siti", "id"))
 
 
 def test_injection_in_data_is_inserted_as_text():
     text, _ = domain.template_text("members", "member_suspended", "en")
     _, body = domain.render(text, domain.template_values(
-        {**MEMBER, "reason": "${full_name} {{7*7}} $member_number"}, "Siti", "en"))
+        text, {**MEMBER, "reason": "${full_name} {{7*7}} $member_number"}, "Siti", "en"))
     assert "${full_name} {{7*7}} $member_number" in body
 
 
@@ -98,10 +65,9 @@ def test_recipients():
     member_id = MEMBER["id"]
     assert domain.recipients("members", "member_activated", MEMBER) == [member_id]
     assert domain.recipients("events", "event_cancelled", {
-        "member_ids": [member_id, member_id.upper(), "not-an-id", None]}) == [member_id]
+        "member_ids": [member_id, member_id.upper()]}) == [member_id]
     assert domain.recipients("certification", "certificate_issued", CERTIFICATE) == [member_id]
     assert domain.recipients("events", "event_published", EVENT) is None
-    assert domain.recipients("certification", "certificate_issued", {"member_id": 7}) == []
 
 
 @pytest.mark.parametrize("status, city, subsector, wants, event, expected", [
@@ -123,3 +89,119 @@ def test_channels_and_backoff():
         ["in_app", "email"]
     assert [domain.next_attempt_delay(n, [5, 30, 120]) for n in (1, 2, 3, 4)] == \
         [5, 30, 120, None]
+
+
+# -- a message's data is checked before anything is written ---------------------------------
+
+@pytest.mark.parametrize("source, event_type, data, reason", [
+    ("certification", "certificate_issued", {}, "data lacks member_id, number"),
+    ("members", "member_activated", {}, "data lacks id"),
+    ("events", "event_published", {**EVENT, "subsectors": "kuliner"},
+     "subsectors must be a list of strings"),
+    ("events", "event_published", {k: v for k, v in EVENT.items() if k != "city"},
+     "data lacks city"),
+    ("events", "event_published", {k: v for k, v in EVENT.items() if k != "subsectors"},
+     "data lacks subsectors"),
+    ("events", "event_cancelled", sample("events", "event_cancelled", member_ids="abc"),
+     "member_ids must be a list of UUIDs"),
+    ("events", "event_cancelled",
+     sample("events", "event_cancelled", member_ids=[MEMBER["id"], "not-an-id"]),
+     "member_ids must be a list of UUIDs"),
+    ("certification", "certificate_issued", {**CERTIFICATE, "member_id": 7},
+     "member_id must be a UUID"),
+    ("certification", "certificate_issued", {**CERTIFICATE, "valid_until": "soon"},
+     "valid_until must be an ISO 8601 date-time"),
+    ("certification", "certificate_issued", {**CERTIFICATE, "number": ["CRT"]},
+     "number must be a string, number, boolean or null"),
+    ("certification", "assessment_completed",
+     sample("certification", "assessment_completed", outcome="excellent"),
+     "outcome must be one of competent, not_yet_competent"),
+    ("members", "member_registered", {**MEMBER, "subsector": "sulap"}, "subsector must be one of"),
+])
+def test_a_message_without_what_it_needs_is_malformed(source, event_type, data, reason):
+    with pytest.raises(MalformedMessage, match=reason):
+        domain.check_message(source, event_type, data)
+
+
+def test_what_each_message_needs_comes_from_its_address_and_its_templates():
+    assert set(domain.needed_fields("events", "event_published")) == {
+        "city", "subsectors", "title", "starts_at", "venue", "description"}
+    assert set(domain.needed_fields("certification", "certificate_issued")) == {
+        "member_id", "number", "scheme_title", "valid_until", "verify_url"}
+
+
+# -- backoff -----------------------------------------------------------------------------------
+
+def test_the_backoff_schedule_must_not_shrink():
+    assert domain.backoff_schedule(["5", 30, 30.0, 120]) == [5, 30, 30, 120]
+    assert domain.backoff_schedule([]) == []  # no retries: failed after the first try
+    for delays in ([5, 30, 1], [0, 5], [-1]):
+        with pytest.raises(ValueError, match="NOTIFY_RETRY_DELAYS_SECONDS must be positive"):
+            domain.backoff_schedule(delays)
+
+
+# -- words: per locale, beside the templates --------------------------------------------------
+
+def test_every_locale_has_its_words():
+    from services.certification.messages import OUTCOMES
+    from shared.subsectors import SUBSECTORS
+
+    default = domain.words(domain.DEFAULT_LOCALE)
+    assert set(default["names"]["subsector"]) == set(SUBSECTORS)
+    assert set(default["names"]["outcome"]) == set(OUTCOMES)
+    for locale in domain.locales():
+        words = domain.words(locale)
+        assert len(words["months"]) == 12 and all(words["months"])
+        assert {field: set(names) for field, names in words["names"].items()} == \
+            {field: set(names) for field, names in default["names"].items()}, locale
+    assert domain.words("en")["names"]["subsector"]["kriya"] == "Crafts"
+    assert domain.words("id")["names"]["outcome"]["not_yet_competent"] == "Belum Kompeten"
+
+
+def test_a_new_language_and_a_new_message_type_are_only_files(tmp_path):
+
+    templates = tmp_path / "templates"
+    shutil.copytree(domain.TEMPLATE_DIR, templates)
+    (templates / "jv").mkdir()
+    words = {"months": ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli",
+                        "Agustus", "September", "Oktober", "Nopember", "Desember"],
+             "names": {field: {code: f"{code} (jv)" for code in names}
+                       for field, names in domain.words("id")["names"].items()}}
+    (templates / "jv" / "words.json").write_text(json.dumps(words))
+    (templates / "jv" / "members.member_registered.txt").write_text(
+        "Subject: Sugeng rawuh, $full_name\n\nSubsektor: $subsector_name\n"
+        "Didaftar: $created_at_date\n")
+    (templates / "id" / "events.registration_cancelled.txt").write_text(
+        "Subject: Pendaftaran dibatalkan: $event_title\n\nHalo $full_name, sampai jumpa, "
+        "$starts_at_date_time.\n")
+
+    assert "jv" in domain.locales(templates)
+    assert ("events", "registration_cancelled") in domain.catalog(templates)
+    assert "registration_cancelled" in domain.event_types(templates)
+
+    # The new language, with its own month names and names of codes.
+    data = sample("members", "member_registered", created_at="2026-11-28T17:00:00+00:00")
+    domain.check_message("members", "member_registered", data, templates)
+    text, locale = domain.template_text("members", "member_registered", "jv", templates)
+    assert locale == "jv"
+    subject, body = domain.render(text, domain.template_values(text, data, "Siti", "jv", templates))
+    assert subject == "Sugeng rawuh, Siti"
+    assert body == "Subsektor: kuliner (jv)\nDidaftar: 29 Nopember 2026"
+    # What its template needs is checked too.
+    with pytest.raises(MalformedMessage, match="created_at must be an ISO 8601 date-time"):
+        domain.check_message("members", "member_registered", {**data, "created_at": "x"},
+                             templates)
+
+    # The new message type: addressed by member_id, in the default language for everyone.
+    cancelled = {**REGISTRATION, "status": "cancelled"}
+    validate("events", "registration_cancelled", cancelled)
+    domain.check_message("events", "registration_cancelled", cancelled, templates)
+    assert domain.recipients("events", "registration_cancelled", cancelled) == [MEMBER["id"]]
+    text, locale = domain.template_text("events", "registration_cancelled", "jv", templates)
+    assert locale == "id"
+    subject, body = domain.render(text, domain.template_values(
+        text, cancelled, "Siti", locale, templates))
+    assert subject == "Pendaftaran dibatalkan: Dialog Publik"
+    assert body.endswith("5 Desember 2026, 09:00 WITA.")
+    with pytest.raises(MalformedMessage, match="data lacks member_id"):
+        domain.check_message("events", "registration_cancelled", {}, templates)
