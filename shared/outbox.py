@@ -78,7 +78,7 @@ class OutboxRelay:
 
     def __init__(self, engine, amqp_uri, service_name, batch_size=500, poll_interval=2.0,
                  retention=timedelta(days=7), processed_retention=timedelta(days=30),
-                 confirm_timeout=10.0, max_backoff=15.0):
+                 confirm_timeout=10.0, max_backoff=15.0, prune_interval=600.0):
         self.engine = engine
         self.amqp_uri = amqp_uri
         self.service_name = service_name
@@ -87,6 +87,7 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.retention = retention
         self.processed_retention = processed_retention
+        self.prune_interval = prune_interval
         self.confirm_timeout = confirm_timeout
         self.max_backoff = max_backoff
         self.lock_key = advisory_lock_key(f"outbox:{service_name}")
@@ -120,7 +121,7 @@ class OutboxRelay:
         while not self._stopping:
             try:
                 published = self.relay_once()
-                self.prune_if_due()
+                self.prune_if_due(self.prune_interval)
                 backoff = 0.5
             except Exception as exc:  # broker or database away: keep trying
                 log.warning("outbox relay of %s paused (%s: %s); retrying in %.1fs",
@@ -253,7 +254,7 @@ class OutboxRelay:
 
     # -- housekeeping --------------------------------------------------------
 
-    def prune_if_due(self, every_seconds=600):
+    def prune_if_due(self, every_seconds):
         if time.monotonic() - self._last_prune < every_seconds:
             return
         self._last_prune = time.monotonic()
@@ -319,6 +320,7 @@ class Outbox(DependencyProvider):
             retention=timedelta(hours=cfg.float_setting(config, "OUTBOX_RETENTION_HOURS", 168)),
             processed_retention=timedelta(
                 days=cfg.float_setting(config, "PROCESSED_RETENTION_DAYS", 30)),
+            prune_interval=cfg.float_setting(config, "OUTBOX_PRUNE_CHECK_SECONDS", 600),
         )
         self._relay_thread = self.container.spawn_managed_thread(
             self.relay.run, identifier="outbox-relay")

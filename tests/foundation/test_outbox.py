@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from shared.errors import Conflict, InternalError
 from shared.outbox import OutboxRelay, add_message
 from shared.tables import outbox_messages
+from tests.foundation import ledger_service
 from tests.foundation.conftest import count_effects
 from tests.support import MessageLog, TcpProxy, subscriber_class, wait_until
 
@@ -139,3 +140,43 @@ def test_sent_rows_are_pruned_after_the_retention(ledger_engine, base_config):
     with ledger_engine.connect() as connection:
         left = connection.execute(sa.select(outbox_messages.c.payload)).scalars().all()
     assert len(left) == 2 and not any('"old"' in payload for payload in left)  # unsent stays
+
+
+def test_the_running_relay_prunes_by_itself(base_config, ledger_db_url, ledger_engine,
+                                            note_messages):
+    """OUTBOX_PRUNE_CHECK_SECONDS and the retentions as operators set them: sent rows
+    and processed-message records past retention disappear without anyone calling."""
+    from datetime import timedelta
+
+    from shared.tables import processed_messages
+    from shared.timeutil import utcnow
+
+    with ledger_engine.begin() as connection:
+        connection.execute(sa.insert(processed_messages).values(
+            consumer="ledger_test.old", event_id="00000000-0000-4000-8000-000000000002",
+            event_type="note_recorded",
+            processed_at=utcnow() - timedelta(days=2)))
+    container = ServiceContainer(ledger_service.LedgerService, {
+        **base_config, "LEDGER_TEST_DB_URL": ledger_db_url, "OUTBOX_PRUNE_CHECK_SECONDS": 0.5,
+        "OUTBOX_RETENTION_HOURS": 1 / 3600, "PROCESSED_RETENTION_DAYS": 1})
+    container.start()
+    try:
+        with ClusterRpcProxy(base_config) as rpc:
+            rpc.ledger_test.record("short-lived")
+        note_messages.wait_for("note_recorded", note="short-lived")
+
+        def outbox_rows():
+            with ledger_engine.connect() as connection:
+                return connection.execute(
+                    sa.select(sa.func.count()).select_from(outbox_messages)).scalar()
+
+        def processed_rows():
+            with ledger_engine.connect() as connection:
+                return connection.execute(
+                    sa.select(sa.func.count()).select_from(processed_messages)).scalar()
+
+        wait_until(lambda: outbox_rows() == 0, timeout=10, message="the sent row pruned")
+        wait_until(lambda: processed_rows() == 0, timeout=10,
+                   message="the old processed-message record pruned")
+    finally:
+        container.stop()
