@@ -1,0 +1,72 @@
+"""The embedded default, end to end: members started as operators start it with
+MEMBERS_DB_URL unset keeps its data in a SQLite file under VAR_DIR, and does
+everything it does on PostgreSQL: registers, activates (concurrently, with distinct
+numbers), sends its messages, counts."""
+from contextlib import ExitStack
+
+import eventlet
+import pytest
+from nameko.containers import ServiceContainer
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from tests.members.helpers import new_member_data
+from tests.service_fixtures import MEMBER_EVENTS
+from tests.support import MessageLog, ServiceProcess, subscriber_class, wait_for_rpc
+
+
+@pytest.fixture
+def sqlite_members(vhost_config, tmp_path, monkeypatch):
+    """members on a vhost of its own (so the session's members answers none of these
+    calls), its var/ in tmp_path, with a subscriber declared before it publishes."""
+    monkeypatch.delenv("MEMBERS_DB_URL", raising=False)  # unset, not just empty
+    var_dir = tmp_path / "var"
+    config = {**vhost_config, "VAR_DIR": str(var_dir)}
+    messages = MessageLog()
+    subscriber = ServiceContainer(subscriber_class("members", MEMBER_EVENTS, messages), config)
+    subscriber.start()
+    process = ServiceProcess("services.members.service", {
+        "AMQP_URI": config["AMQP_URI"], "VAR_DIR": str(var_dir),
+    }, tmp_path / "members-sqlite.log").start()
+    try:
+        try:
+            wait_for_rpc(config, "members")
+        except AssertionError:
+            raise AssertionError("members on SQLite did not start:\n" + process.log()[-3000:])
+        with ClusterRpcProxy(config, timeout=30) as rpc:
+            yield rpc, messages, config, var_dir, process
+    finally:
+        process.stop()
+        subscriber.stop()
+
+
+def test_members_runs_on_a_sqlite_file_under_var_dir(sqlite_members):
+    rpc, messages, config, var_dir, process = sqlite_members
+    assert "MEMBERS_DB_URL" not in process.env
+
+    first = rpc.members.register(new_member_data(city="Samarinda", subsector="musik"))
+    assert first["status"] == "pending"
+    active = rpc.members.activate(first["id"])
+    assert active["status"] == "active" and active["member_number"]
+    assert rpc.members.get_by_number(active["member_number"]) == active
+    [activated] = messages.wait_for("member_activated", id=first["id"])
+    assert activated["data"] == active and activated["producer"] == "members"
+
+    others = [rpc.members.register(new_member_data()) for _ in range(5)]
+
+    with ExitStack() as stack:  # connected first, so that the five calls leave together
+        proxies = [stack.enter_context(ClusterRpcProxy(config, timeout=60)) for _ in others]
+        activated_together = list(eventlet.GreenPool(5).imap(
+            lambda proxy, member: proxy.members.activate(member["id"]), proxies, others))
+    numbers = {m["member_number"] for m in activated_together} | {active["member_number"]}
+    assert len(numbers) == 6
+    messages.wait_for("member_activated", count=6)
+
+    stats = rpc.members.stats()
+    assert stats["total"] == 6
+    assert stats["by_status"] == {"pending": 0, "active": 6, "suspended": 0, "lapsed": 0}
+    assert stats["by_city"] == {"Samarinda": 1, "Balikpapan": 5}
+    assert stats["by_subsector"] == {"musik": 1, "kuliner": 5}
+    assert [m["id"] for m in rpc.members.list({"city": "samarinda"})["items"]] == [first["id"]]
+
+    database = var_dir / "members.db"
+    assert database.is_file() and database.stat().st_size > 0
