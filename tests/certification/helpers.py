@@ -84,3 +84,10 @@ def member_record(status="active", **overrides):
               "created_at": now.isoformat(), "updated_at": now.isoformat()}
     record.update(overrides)
     return record
+
+
+def skipped_as_applied(service, handler, envelope):
+    """Whether the service logged that ``handler`` received this message again and
+    skipped it (shared.handlers: "<service>.<handler> already applied ...")."""
+    return (f"certification.{handler} already applied {envelope['event_type']} "
+            f"{envelope['event_id']}; skipping") in service.log()

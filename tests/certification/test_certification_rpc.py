@@ -11,7 +11,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.certification.helpers import (
     all_competent, in_days, make_assessor, make_member, make_scheme, make_session, publish_as,
-    tag,
+    skipped_as_applied, tag,
 )
 from tests.support import (
     names_field, outcome_of, remote_error, validation_fields, wait_until,
@@ -175,8 +175,21 @@ def test_assessors_must_be_known_and_qualified(crpc, scheme, assessor):
 
 # -- applications --------------------------------------------------------------------------
 
-def test_apply_right_after_activation_succeeds(crpc, scheme, assessment, certificate_messages):
+def member_view_status(certification_db, member_id):
+    with certification_db.connect() as connection:
+        return connection.execute(sa.text("SELECT status FROM member_views WHERE member_id = :id"),
+                                  {"id": member_id}).scalar()
+
+
+def test_apply_right_after_activation_succeeds(crpc, scheme, assessment, certificate_messages,
+                                              certification_db):
     member = make_member(crpc)  # registered and activated: no waiting for messages
+    # As if the activation message had not arrived yet: the view says pending.
+    # apply must ask members, and keep its answer (as new as the view: it wins).
+    wait_until(lambda: member_view_status(certification_db, member["id"]) == "active")
+    with certification_db.begin() as connection:
+        connection.execute(sa.text("UPDATE member_views SET status = 'pending' "
+                                   "WHERE member_id = :id"), {"id": member["id"]})
     application = crpc.certification.apply({
         "member_id": member["id"], "scheme_code": scheme["code"], "session_id": assessment["id"],
         "self_assessment": [{"unit_code": scheme["units"][0]["code"], "competent_claim": True}]})
@@ -188,6 +201,7 @@ def test_apply_right_after_activation_succeeds(crpc, scheme, assessment, certifi
     assert crpc.certification.get_session(assessment["id"])["seats_taken"] == 1
     [message] = certificate_messages.wait_for("application_submitted", id=application["id"])
     assert message["data"]["member_id"] == member["id"]
+    assert member_view_status(certification_db, member["id"]) == "active"  # refreshed
 
 
 def test_only_active_members_may_apply(crpc, scheme, assessment):
@@ -198,14 +212,6 @@ def test_only_active_members_may_apply(crpc, scheme, assessment):
     data["member_id"] = str(uuid.uuid4())
     assert remote_error(crpc.certification.apply, data).exc_type == "NotFound"
     assert crpc.certification.get_session(assessment["id"])["seats_taken"] == 0
-
-
-def member_view_status(certification_db, member_id):
-    import sqlalchemy as sa
-
-    with certification_db.connect() as connection:
-        return connection.execute(sa.text("SELECT status FROM member_views WHERE member_id = :id"),
-                                  {"id": member_id}).scalar()
 
 
 def test_a_suspended_member_is_refused_once_the_message_arrives(
@@ -238,7 +244,7 @@ def test_an_older_member_message_never_overwrites_a_newer_one(
 
 
 def test_a_scheme_that_needs_training_waits_for_attendance(
-        crpc, base_config, assessor, certification_db):
+        crpc, base_config, assessor, certification_db, certification_service):
     scheme = make_scheme(crpc, requires_training=True)
     make_assessor(crpc, [scheme["code"]])
     assessment = make_session(crpc, scheme, [make_assessor(crpc, [scheme["code"]])])
@@ -258,10 +264,31 @@ def test_a_scheme_that_needs_training_waits_for_attendance(
     wait_until(lambda: outcome_of(crpc.certification.apply, data) == "ok", timeout=10)
     [application] = crpc.certification.list_applications({"member_id": member["id"]})["items"]
     assert application["status"] == "submitted"
-    with certification_db.connect() as connection:  # the duplicate was recognised and skipped
+    # The second copy arrived too, and was recognised and skipped.
+    wait_until(lambda: skipped_as_applied(certification_service, "on_attendance_recorded",
+                                          envelope), message="the duplicate skipped")
+    with certification_db.connect() as connection:
         assert connection.execute(sa.text(
-            "SELECT count(*) FROM processed_messages WHERE event_id = :id"),
-            {"id": envelope["event_id"]}).scalar() == 1
+            "SELECT count(*) FROM training_attendance WHERE member_id = :id"),
+            {"id": member["id"]}).scalar() == 1
+
+
+def test_a_repeated_member_message_is_applied_once(
+        crpc, base_config, certification_db, certification_service, member_messages):
+    member = make_member(crpc)
+    crpc.members.suspend(member["id"], "audit")
+    [suspension] = member_messages.wait_for("member_suspended", id=member["id"])
+    wait_until(lambda: member_view_status(certification_db, member["id"]) == "suspended")
+    # Mark the view by hand (same version, so the same message applied again would
+    # overwrite it, and no older message can): skipping the copy leaves the mark.
+    with certification_db.begin() as connection:
+        connection.execute(sa.text("UPDATE member_views SET status = 'marked' "
+                                   "WHERE member_id = :id"), {"id": member["id"]})
+    publish_as(base_config, "members", "member_suspended", suspension["data"],
+               envelope=suspension)
+    wait_until(lambda: skipped_as_applied(certification_service, "on_member_suspended",
+                                          suspension), message="the duplicate skipped")
+    assert member_view_status(certification_db, member["id"]) == "marked"
 
 
 def test_apply_refusals(crpc, scheme, assessor, assessment):
