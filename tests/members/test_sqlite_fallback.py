@@ -6,6 +6,7 @@ from contextlib import ExitStack
 
 import eventlet
 import pytest
+import sqlalchemy as sa
 from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -40,8 +41,7 @@ def sqlite_members(vhost_config, tmp_path, monkeypatch):
 
 
 def test_members_runs_on_a_sqlite_file_under_var_dir(sqlite_members):
-    rpc, messages, config, var_dir, process = sqlite_members
-    assert "MEMBERS_DB_URL" not in process.env
+    rpc, messages, config, var_dir, _process = sqlite_members
 
     first = rpc.members.register(new_member_data(city="Samarinda", subsector="musik"))
     assert first["status"] == "pending"
@@ -69,4 +69,10 @@ def test_members_runs_on_a_sqlite_file_under_var_dir(sqlite_members):
     assert [m["id"] for m in rpc.members.list({"city": "samarinda"})["items"]] == [first["id"]]
 
     database = var_dir / "members.db"
-    assert database.is_file() and database.stat().st_size > 0
+    assert database.is_file()
+    engine = sa.create_engine(f"sqlite:///{database}")
+    try:
+        with engine.connect() as connection:  # the members are in that file
+            assert connection.execute(sa.text("SELECT count(*) FROM members")).scalar() == 6
+    finally:
+        engine.dispose()
