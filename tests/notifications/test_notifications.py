@@ -1,6 +1,7 @@
 """The notifications service against the real broker and database, a real SMTP
 server (aiosmtpd) and a local stand-in for the SMS gateway."""
 import json
+import math
 import uuid
 from datetime import datetime, timezone
 
@@ -9,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 from nameko.standalone.events import event_dispatcher
 
+from services.notifications import domain, operations
 from shared.envelope import make_envelope
-from tests.notifications.samples import sample
+from tests.notifications.samples import sample, validate
 from tests.support import (
     drain_queue, names_field, validation_fields, wait_until,
 )
@@ -114,6 +116,48 @@ def test_a_certificate_notice_carries_its_number_and_verify_link(nrpc, base_conf
     [mail] = wait_until(lambda: [m for m in smtp_server.messages(to=member["email"])
                                  if data["number"] in m["Subject"]])
     assert data["verify_url"] in mail.get_payload(decode=True).decode()
+
+
+@pytest.mark.parametrize("locale", ["id", "en"])
+@pytest.mark.parametrize("source, event_type", domain.catalog())
+def test_every_message_reaches_exactly_its_members_in_their_language(
+        nrpc, base_config, source, event_type, locale):
+    city = f"Kota {uuid.uuid4().hex[:6]}"
+    address = domain.address_of(source, event_type)
+    # Someone in the same city and language whom the message does not concern.
+    bystander = new_member(nrpc, city=city, subsector="musik", locale=locale)
+    wait_for_inbox(nrpc, bystander["id"], "member_activated")
+    bystanders_inbox = inbox(nrpc, bystander["id"])
+    if source == "members":  # the message carries the member's record: new to the directory
+        phone, e164 = new_phone()
+        data = sample(source, event_type, id=str(uuid.uuid4()), locale=locale, city=city,
+                      full_name=f"Anggota {uuid.uuid4().hex[:6]}", phone=e164,
+                      email=f"anggota.{uuid.uuid4().hex[:10]}@example.id")
+        names = {data["id"]: data["full_name"]}
+    else:
+        members = [new_member(nrpc, city=city, subsector="kuliner", locale=locale)
+                   for _ in range(2 if address == "member_ids" else 1)]
+        names = {member["id"]: member["full_name"] for member in members}
+        for member_id in names:  # the directory knows them as active
+            wait_for_inbox(nrpc, member_id, "member_activated")
+        data = sample(source, event_type, **(
+            {"member_ids": list(names)} if address == "member_ids" else
+            {"city": city, "subsectors": ["kuliner"]} if address == domain.ANNOUNCEMENT else
+            {"member_id": members[0]["id"]}))
+    validate(source, event_type, data)  # what the producer could send
+    publish(base_config, source, event_type, data)
+
+    text, used = domain.template_text(source, event_type, locale)
+    other_text, _ = domain.template_text(source, event_type, "en" if locale == "id" else "id")
+    for member_id, name in names.items():
+        [notice] = wait_for_inbox(nrpc, member_id, event_type)
+        subject, body = domain.render(text, domain.template_values(text, data, name, locale))
+        assert used == locale and notice["subject"] == subject and notice["body"] == body
+        assert notice["subject"] != domain.render(other_text, domain.template_values(
+            other_text, data, name, "en" if locale == "id" else "id"))[0]
+        assert [n["event_type"] for n in inbox(nrpc, member_id)].count(event_type) == 1
+    # Everyone's notices of a message are written in one transaction: none is late.
+    assert inbox(nrpc, bystander["id"]) == bystanders_inbox
 
 
 # -- exactly once, preferences ----------------------------------------------------------
@@ -259,6 +303,9 @@ def test_an_announcement_reaches_exactly_the_members_it_should(nrpc, base_config
     publish(base_config, "events", "event_published", for_all)
     wait_for_inbox(nrpc, other_field["id"], "event_published")
     wait_for_inbox(nrpc, fan["id"], "event_published", count=2)
+    # Written in the same transaction as the others' notices: nothing is still to come.
+    for member in (other_city, pending, not_interested, suspended):
+        assert not [n for n in inbox(nrpc, member["id"]) if n["event_type"] == "event_published"]
 
 
 def test_a_cancelled_event_reaches_everyone_registered(nrpc, base_config):
@@ -302,6 +349,15 @@ def test_an_announcement_to_five_thousand_members_is_written_in_batches(
                 "WHERE c.city = :city"), {"city": city}).scalar()
 
     wait_until(lambda: written() == 5000, timeout=60, interval=0.5)
+    # Each row's xmin is the transaction that wrote it: a handful of transactions for
+    # 5,000 members, where one per member would be 5,000.
+    with notifications_db.connect() as connection:
+        transactions = connection.execute(sa.text(
+            "SELECT count(DISTINCT t.xmin::text) FROM (SELECT n.xmin FROM notifications n"
+            " JOIN contacts c USING (member_id) WHERE c.city = :city UNION ALL"
+            " SELECT d.xmin FROM deliveries d JOIN contacts c USING (member_id)"
+            " WHERE c.city = :city) t"), {"city": city}).scalar()
+    assert 1 <= transactions <= math.ceil(5000 / operations.BATCH_SIZE)
 
 
 def test_a_malformed_message_is_parked_with_the_reason(nrpc, base_config):
