@@ -127,6 +127,17 @@ class ContractRpcConsumer(RpcConsumer):
 MAX_REQUEST_BYTES = 1024 * 1024
 
 
+def request_size(raw):
+    """The request's size in bytes. py-amqp hands over a body sent with a
+    content_encoding already decoded to ``str``, whose length counts characters
+    (up to 4 bytes each): encode unless it is plainly within the limit anyway."""
+    if isinstance(raw, str):
+        if len(raw) * 4 <= MAX_REQUEST_BYTES:
+            return len(raw)
+        return len(raw.encode("utf-8", "surrogatepass"))
+    return len(raw or b"")
+
+
 class ContractRpc(Rpc):
     rpc_consumer = ContractRpcConsumer()
 
@@ -138,7 +149,7 @@ class ContractRpc(Rpc):
         self.read_only = read_only
 
     def handle_message(self, body, message):
-        if len(message.body or b"") > MAX_REQUEST_BYTES:
+        if request_size(message.body) > MAX_REQUEST_BYTES:
             raise ValidationError.field("_request", f"Larger than {MAX_REQUEST_BYTES} bytes.")
         if not (isinstance(body, dict) and isinstance(body.get("args"), list)
                 and isinstance(body.get("kwargs"), dict)):
