@@ -2,7 +2,7 @@
 from marshmallow import fields, validate
 
 from services.notifications import domain
-from shared.schemas import BoundedList, PageSchema, StrictBool, StrictSchema, Text, UUIDString
+from shared.schemas import BoundedList, PageSchema, StrictBool, StrictSchema, UUIDString
 
 
 class InboxFilters(PageSchema):
@@ -25,4 +25,4 @@ class DeliveryFilters(PageSchema):
     member_id = UUIDString()
     status = fields.String(validate=validate.OneOf(domain.DELIVERY_STATUSES))
     channel = fields.String(validate=validate.OneOf(domain.CHANNELS))
-    event_type = Text(min_length=1, max_length=100)
+    event_type = fields.String(validate=validate.OneOf(domain.event_types()))

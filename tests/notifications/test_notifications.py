@@ -461,6 +461,37 @@ def test_inbox_newest_first_unread_and_mark_read(nrpc):
     assert all(n["read_at"] for n in inbox(nrpc, member["id"]) if n["id"] in ids)
 
 
+def test_list_deliveries_pages_with_limit_and_cursor(nrpc):
+    member = new_member(nrpc)
+    everything = wait_until(lambda: len(found := deliveries(nrpc, member["id"])) == 6 and found,
+                            message="3 channels of 2 messages")
+    pages, cursor = [], None
+    while True:
+        page = nrpc.notifications.list_deliveries(
+            {"member_id": member["id"], "limit": 4, **({"cursor": cursor} if cursor else {})})
+        pages.append(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [len(items) for items in pages] == [4, 2]
+    assert [d["id"] for items in pages for d in items] == [d["id"] for d in everything]
+    assert [(d["created_at"], d["id"]) for d in everything] == sorted(
+        (d["created_at"], d["id"]) for d in everything)  # oldest first
+    assert {d["event_type"] for d in nrpc.notifications.list_deliveries(
+        {"member_id": member["id"], "event_type": "member_activated"})["items"]} == \
+        {"member_activated"}
+
+
+def test_mark_read_takes_at_most_500_ids(nrpc):
+    member = new_member(nrpc)
+    [notice] = wait_for_inbox(nrpc, member["id"], "member_activated")
+    too_many = [notice["id"]] + [str(uuid.uuid4()) for _ in range(500)]
+    errors = validation_fields(nrpc.notifications.mark_read, member["id"], too_many)
+    assert names_field(errors, "notification_ids")
+    assert inbox(nrpc, member["id"], unread_only=True)[0]["id"] == notice["id"]  # not marked
+    assert nrpc.notifications.mark_read(member["id"], too_many[:500]) == 1
+
+
 def test_first_preferences_set_at_once_both_succeed(nrpc, base_config):
     from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -490,7 +521,10 @@ def test_rpc_methods_reject_bad_input(nrpc):
                        "notification_ids")
     for filters, field in (({"channel": "fax"}, "channel"), ({"status": "lost"}, "status"),
                            ({"member_id": "x"}, "member_id"), ({"limit": 0}, "limit"),
-                           ({"cursor": "zz"}, "cursor"), ({"event_type": "a\x00b"}, "event_type")):
+                           ({"cursor": "zz"}, "cursor"), ({"event_type": "a\x00b"}, "event_type"),
+                           ({"event_type": "anything"}, "event_type"),
+                           ({"event_type": "member_updated"}, "event_type"),  # no notices
+                           ({"channel": "push"}, "channel"), ({"status": "queued"}, "status")):
         assert names_field(validation_fields(nrpc.notifications.list_deliveries, filters), field)
     assert nrpc.notifications.list_inbox(member_id)["items"] == []
     assert nrpc.notifications.mark_read(member_id, []) == 0
