@@ -167,7 +167,8 @@ class DeliveryWorker(DependencyProvider):
     def setup(self):
         config = self.container.config
         self.engine = None
-        self.delays = cfg.list_setting(config, "NOTIFY_RETRY_DELAYS_SECONDS", "5,30,120,600,1800")
+        self.delays = domain.backoff_schedule(
+            cfg.list_setting(config, "NOTIFY_RETRY_DELAYS_SECONDS", "5,30,120,600,1800"))
         self.poll_seconds = cfg.float_setting(config, "NOTIFY_POLL_SECONDS", 1.0)
         timeout = cfg.float_setting(config, "NOTIFY_SEND_TIMEOUT_SECONDS", 10.0)
         # The whole send (not each socket read) must end within the deadline, and the

@@ -2,6 +2,7 @@
 server (aiosmtpd) and a local stand-in for the SMS gateway."""
 import json
 import math
+import time
 import uuid
 from datetime import datetime, timezone
 
@@ -228,6 +229,58 @@ def test_an_sms_gateway_that_fails_then_succeeds(nrpc, sms_gateway, smtp_server)
     # Email was not held up by the failing gateway.
     [email] = deliveries(nrpc, member["id"], channel="email", event_type="member_registered")
     assert email["attempts"] == 1 and email["status"] == "sent"
+
+
+class TimedRequests(list):
+    """The fake gateway's request log, noting when each request arrived."""
+
+    def __init__(self, requests):
+        super().__init__(requests)
+        self.times = [None] * len(requests)
+
+    def append(self, payload):
+        self.times.append(time.monotonic())
+        super().append(payload)
+
+    def times_of(self, phone):
+        return [at for request, at in zip(self, self.times) if request.get("to") == phone]
+
+
+@pytest.fixture
+def sms_request_times(sms_gateway):
+    """The gateway's requests from now on, with their times (the gateway looks up its
+    ``requests`` list on every request, so the swap takes effect at once)."""
+    sms_gateway.requests = timed = TimedRequests(sms_gateway.requests)
+    yield timed
+
+
+def test_retries_wait_the_configured_delays(nrpc, sms_gateway, sms_request_times,
+                                            notifications_service):
+    delays = [float(d) for d in
+              notifications_service.env["NOTIFY_RETRY_DELAYS_SECONDS"].split(",")]
+    phone, e164 = new_phone()
+    sms_gateway.failures[e164] = 99
+    member = new_member(nrpc, activate=False, phone=phone)
+    wait_until(lambda: deliveries(nrpc, member["id"], channel="sms", status="failed"),
+               timeout=15)
+    times = sms_request_times.times_of(e164)
+    assert len(times) == len(delays) + 1
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    for gap, delay in zip(gaps, delays):
+        # At least the delay (it counts from the failed answer, after the request);
+        # at most a poll (NOTIFY_POLL_SECONDS) and some scheduling later.
+        assert delay <= gap < delay + 1.0, (gaps, delays)
+
+
+def test_retry_delays_that_shrink_stop_the_service_at_start():
+    import types
+
+    from services.notifications.delivery import DeliveryWorker
+
+    worker = DeliveryWorker()
+    worker.container = types.SimpleNamespace(config={"NOTIFY_RETRY_DELAYS_SECONDS": "5,30,1"})
+    with pytest.raises(ValueError, match="NOTIFY_RETRY_DELAYS_SECONDS must be positive"):
+        worker.setup()
 
 
 def test_a_hanging_sms_gateway_holds_up_neither_email_nor_other_members(nrpc, sms_gateway):
