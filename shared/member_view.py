@@ -18,7 +18,6 @@ does not answer, a view that knows the member is the best knowledge there is.
 """
 import logging
 
-from nameko.exceptions import UnknownService
 
 from shared.errors import NotFound
 from shared.handlers import event_handler
@@ -49,7 +48,7 @@ def current_member(session, members, member_id, view_model, apply_record, truste
     The view may be behind: a message not yet arrived (applying right after
     activation must work), so a view that is unknown or not trusted is checked
     with members first. ``NotFound`` if members knows no such member. When members
-    does not answer (``ServiceTimeout``, or no members service at all), the view
+    does not answer (``ServiceTimeout``: too slow, or not running at all), the view
     decides if it has a row; a member it has never heard of cannot be judged, and
     the caller gets the ``ServiceTimeout`` (an ``InternalError`` naming members).
     """
@@ -60,14 +59,11 @@ def current_member(session, members, member_id, view_model, apply_record, truste
         record = members.get(member_id)
     except NotFound:
         raise NotFound(f"no member {member_id}") from None
-    except (ServiceTimeout, UnknownService) as error:
+    except ServiceTimeout as error:
         if view is None:
-            if isinstance(error, UnknownService):
-                raise ServiceTimeout("members.get did not answer: no members service "
-                                     "is running") from None
             raise
         log.warning("members did not answer about member %s (%s); deciding from the "
-                    "member view, which says %s", member_id, type(error).__name__, view.status)
+                    "member view, which says %s", member_id, error, view.status)
         return view
     apply_record(session, record)
     return session.get(view_model, member_id, populate_existing=True)

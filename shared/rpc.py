@@ -4,11 +4,13 @@
     record = self.members.get(member_id)    # in a worker: answer, or ServiceTimeout
 
 nameko's own ``RpcProxy`` waits for a reply forever. This one waits at most
-``RPC_TIMEOUT_SECONDS`` (config), then raises ``ServiceTimeout``, which the RPC
+``RPC_TIMEOUT_SECONDS`` (config), then raises ``ServiceTimeout`` (also raised at once
+when the broker has no queue for the service: it never ran), which the RPC
 entrypoint turns into an ``InternalError`` saying which service did not answer.
 Errors the callee raises (``NotFound``...) come back as themselves.
 """
 import eventlet
+from nameko.exceptions import UnknownService
 from nameko.rpc import RpcProxy
 
 from shared.config import float_setting
@@ -37,7 +39,11 @@ class _TimedServiceProxy:
         method = getattr(self._service_proxy, method_name)
 
         def call(*args, **kwargs):
-            reply = method.call_async(*args, **kwargs)
+            try:
+                reply = method.call_async(*args, **kwargs)
+            except UnknownService:  # no queue for it on the broker: it never ran here
+                raise ServiceTimeout(f"{self._service_name}.{method_name} did not answer: "
+                                     f"no {self._service_name} service is running") from None
             with eventlet.Timeout(self._timeout, False):
                 return reply.result()
             raise ServiceTimeout(
