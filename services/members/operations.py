@@ -18,7 +18,7 @@ from shared.db import flush_or_conflict, is_unique_violation
 from shared.errors import Conflict, NotFound, ValidationError
 from shared.pagination import paginate
 from shared.schemas import load, parse_uuid
-from shared.timeutil import parse_iso_datetime, utcnow, utcnow_precise
+from shared.timeutil import parse_input_time, utcnow, utcnow_precise
 
 
 def _publish(outbox, event_type, member, **extra):
@@ -174,7 +174,7 @@ def renew(session, outbox, member_id):
 
 def expire_due(session, outbox, now=None):
     """Mark active members past ``valid_until`` as lapsed; return how many."""
-    now = utcnow() if now is None else parse_iso_datetime(now, "now")
+    now = utcnow() if now is None else parse_input_time(now, "now")
     due = session.scalars(
         select(Member)
         .where(Member.status == "active", Member.valid_until < now)

@@ -56,6 +56,8 @@ BAD_TIMES = {
     "month-13": "2026-13-01T00:00:00+00:00", "before-1900": "1899-12-31T23:59:59+00:00",
     "after-9000": "9000-01-01T00:00:01+00:00", "year-1-at-plus-14": "0001-01-01T00:00:00+14:00",
     "surrogate": "2026-11-28T03:00:00\ud800",
+    # No offset: refused rather than guessed (WITA? UTC?).
+    "no-offset": "2030-11-28T09:00:00", "date-only": "2030-11-28",
 }
 
 REGISTER_TEXT_FIELDS = ("full_name", "email", "phone", "city", "subsector", "province",

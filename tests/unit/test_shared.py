@@ -15,7 +15,7 @@ from shared.outbox import confirmed_in_order
 from shared.schemas import (
     Email, StrictSchema, Text, decode_cursor, encode_cursor, load, parse_uuid,
 )
-from shared.timeutil import add_months, iso, parse_iso_datetime
+from shared.timeutil import add_months, iso, parse_input_time, parse_iso_datetime
 
 
 def test_envelope_has_the_contract_shape():
@@ -133,6 +133,21 @@ def test_times():
         parse_iso_datetime("soon", "now")
     moment = parse_iso_datetime("2026-01-31T00:00:00Z", "now")
     assert add_months(moment, 1).day == 28
+
+
+@pytest.mark.parametrize("text", ["2026-12-05T09:00:00", "2026-12-05", "2026-12-05 09:00"])
+def test_a_callers_time_without_an_offset_is_refused_not_guessed(text):
+    with pytest.raises(ValidationError) as caught:
+        parse_input_time(text, "starts_at")
+    assert "UTC offset" in caught.value.errors["starts_at"][0]
+
+
+def test_a_callers_time_with_an_offset_is_read_in_utc():
+    assert iso(parse_input_time("2026-12-05T09:00:00+08:00", "now")) == "2026-12-05T01:00:00+00:00"
+    assert iso(parse_input_time("2026-12-05T01:00:00Z", "now")) == "2026-12-05T01:00:00+00:00"
+    for bad in ("soon", 42, None, "9" * 100):
+        with pytest.raises(ValidationError, match="now"):
+            parse_input_time(bad, "now")
 
 
 def test_db_url_falls_back_to_sqlite_under_var(tmp_path):
