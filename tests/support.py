@@ -316,14 +316,15 @@ class SmtpServer:
 
 
 class FakeSmsGateway:
-    """An HTTP server standing in for the SMS gateway: it records each request and
-    answers 503 to the first ``failures[phone]`` requests for a phone number, after
+    """An HTTP server standing in for the SMS gateway: it records each request (and
+    when it arrived, in ``arrived``, a ``time.monotonic()`` per request) and answers 503 to the first ``failures[phone]`` requests for a phone number, after
     ``delays[phone]`` seconds (a slow gateway)."""
 
     def __init__(self):
         from eventlet import wsgi
 
         self.requests, self.failures, self.answered, self.delays = [], {}, {}, {}
+        self.arrived = []
         self.listener = eventlet.listen(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/sms"
         self.server = eventlet.spawn(wsgi.server, self.listener, self.app,
@@ -332,6 +333,7 @@ class FakeSmsGateway:
     def app(self, environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
         payload = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        self.arrived.append(time.monotonic())
         self.requests.append(payload)
         phone = payload.get("to")
         eventlet.sleep(self.delays.get(phone, 0))
@@ -344,6 +346,9 @@ class FakeSmsGateway:
 
     def sent_to(self, phone):
         return [r for r in self.requests if r.get("to") == phone]
+
+    def arrival_times(self, phone):
+        return [at for request, at in zip(self.requests, self.arrived) if request.get("to") == phone]
 
     def stop(self):
         self.server.kill()

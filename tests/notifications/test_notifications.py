@@ -2,7 +2,6 @@
 server (aiosmtpd) and a local stand-in for the SMS gateway."""
 import json
 import math
-import time
 import uuid
 from datetime import datetime, timezone
 
@@ -231,31 +230,7 @@ def test_an_sms_gateway_that_fails_then_succeeds(nrpc, sms_gateway, smtp_server)
     assert email["attempts"] == 1 and email["status"] == "sent"
 
 
-class TimedRequests(list):
-    """The fake gateway's request log, noting when each request arrived."""
-
-    def __init__(self, requests):
-        super().__init__(requests)
-        self.times = [None] * len(requests)
-
-    def append(self, payload):
-        self.times.append(time.monotonic())
-        super().append(payload)
-
-    def times_of(self, phone):
-        return [at for request, at in zip(self, self.times) if request.get("to") == phone]
-
-
-@pytest.fixture
-def sms_request_times(sms_gateway):
-    """The gateway's requests from now on, with their times (the gateway looks up its
-    ``requests`` list on every request, so the swap takes effect at once)."""
-    sms_gateway.requests = timed = TimedRequests(sms_gateway.requests)
-    yield timed
-
-
-def test_retries_wait_the_configured_delays(nrpc, sms_gateway, sms_request_times,
-                                            notifications_service):
+def test_retries_wait_the_configured_delays(nrpc, sms_gateway, notifications_service):
     delays = [float(d) for d in
               notifications_service.env["NOTIFY_RETRY_DELAYS_SECONDS"].split(",")]
     phone, e164 = new_phone()
@@ -263,7 +238,7 @@ def test_retries_wait_the_configured_delays(nrpc, sms_gateway, sms_request_times
     member = new_member(nrpc, activate=False, phone=phone)
     wait_until(lambda: deliveries(nrpc, member["id"], channel="sms", status="failed"),
                timeout=15)
-    times = sms_request_times.times_of(e164)
+    times = sms_gateway.arrival_times(e164)
     assert len(times) == len(delays) + 1
     gaps = [later - earlier for earlier, later in zip(times, times[1:])]
     for gap, delay in zip(gaps, delays):
