@@ -164,7 +164,7 @@ def list_sessions(session, filters):
 
 def apply_member_record(session, record):
     """Keep the member view from a members message (or RPC answer); newer wins."""
-    require_fields(record, "id", "full_name", "status", "updated_at")
+    require_fields(record, "id", "full_name", "email", "phone", "status", "updated_at")
     upsert_if_newer(session, MemberView.__table__, ["member_id"], {
         "member_id": str(record["id"]),
         "status": record["status"],
@@ -177,7 +177,11 @@ def apply_member_record(session, record):
 
 
 def record_training_attendance(session, data):
-    """A training that prepares for a scheme was attended (events' attendance_recorded)."""
+    """A training that prepares for a scheme was attended (events' attendance_recorded).
+
+    Every attendance_recorded names its member, event and kind: one that does not is
+    parked at once (retrying cannot mend it), whatever its kind."""
+    require_fields(data, "member_id", "event_id", "kind")
     if data.get("kind") != "training" or not data.get("scheme_code"):
         return  # only a training that prepares for a scheme counts
     key = (str(data["member_id"]), data["scheme_code"], str(data["event_id"]))
