@@ -12,6 +12,7 @@ import json
 import logging
 import smtplib
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -44,18 +45,50 @@ class SendTimedOut(SendFailed):
     pass
 
 
+SMTP_SECURITY = ("none", "starttls", "tls")
+
+
 class EmailSender:
     """Sends each delivery as a MIME email (text/plain, UTF-8).
 
+    ``security``: ``none`` (plain SMTP, for a local mail catcher), ``starttls`` (the
+    session is upgraded before anything else is said, usually on port 587) or ``tls``
+    (TLS from the first byte, usually port 465). With TLS the relay's certificate and
+    host name are always verified, against ``ca_file`` when given (a relay with a
+    private CA), else the system's CAs. With a ``username`` each new session logs in
+    right after TLS is up; a username without TLS is refused here, at start, so a
+    password never crosses the network in the clear.
+
     Connections are kept open between sends (up to ``keep`` idle ones, each for at
     most ``idle_seconds``): a new SMTP session per email cost more CPU than building
-    and sending the email itself. A kept connection the server has since closed is
-    noticed on first use and the email goes out on a fresh one instead.
+    and sending the email itself. A kept connection stays logged in. One the server
+    has since closed is noticed on first use and the email goes out on a fresh one.
     """
 
-    def __init__(self, host, port, sender, timeout=10.0, keep=10, idle_seconds=30.0):
+    def __init__(self, host, port, sender, timeout=10.0, keep=10, idle_seconds=30.0,
+                 security="none", username=None, password=None, ca_file=None):
         self.host, self.port, self.sender, self.timeout = host, int(port), sender, timeout
         self.keep, self.idle_seconds = keep, idle_seconds
+        self.security = str(security or "none").strip().lower()
+        if self.security not in SMTP_SECURITY:
+            raise ValueError(f"SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY)}; "
+                             f"got {security!r}")
+        self.username = str(username) if username not in (None, "") else None
+        self._password = str(password) if password not in (None, "") else None
+        if self._password and not self.username:
+            raise ValueError("SMTP_PASSWORD is set but SMTP_USERNAME is not: set both "
+                             "to log in to the relay, or neither")
+        if self.username and not self._password:
+            raise ValueError("SMTP_USERNAME is set but SMTP_PASSWORD is empty: set both "
+                             "to log in to the relay, or neither")
+        if self.username and self.security == "none":
+            raise ValueError("SMTP_USERNAME is set but SMTP_SECURITY is none: refusing to "
+                             "send the SMTP password over an unencrypted connection; set "
+                             "SMTP_SECURITY=starttls (port 587) or tls (port 465)")
+        if ca_file and self.security == "none":
+            raise ValueError("SMTP_CA_FILE is set but SMTP_SECURITY is none: set "
+                             "SMTP_SECURITY=starttls or tls for the CA to be used")
+        self._tls = _tls_context(ca_file) if self.security != "none" else None
         self._idle = []  # (connection, time it was put back)
         name, address = parseaddr(sender)
         self._from = formataddr((name, address), charset="utf-8")  # a name may be non-ASCII
@@ -97,8 +130,36 @@ class EmailSender:
         self._put_back(connection)
 
     def _open(self):
-        return smtplib.SMTP(self.host, self.port, local_hostname=self._local_hostname,
-                            timeout=self.timeout)
+        """A new session, upgraded to TLS and logged in as the settings say."""
+        try:
+            if self.security == "tls":
+                connection = smtplib.SMTP_SSL(self.host, self.port, context=self._tls,
+                                              local_hostname=self._local_hostname,
+                                              timeout=self.timeout)
+            else:
+                connection = smtplib.SMTP(self.host, self.port,
+                                          local_hostname=self._local_hostname,
+                                          timeout=self.timeout)
+        except ssl.SSLCertVerificationError as error:
+            raise _untrusted(error) from None
+        try:
+            if self.security == "starttls":
+                # starttls() refuses (SMTPNotSupportedError) a relay that does not
+                # offer it: never falls back to plain text.
+                connection.starttls(context=self._tls)
+            if self.username:
+                connection.login(self.username, self._password)
+        except ssl.SSLCertVerificationError as error:
+            connection.close()
+            raise _untrusted(error) from None
+        except smtplib.SMTPAuthenticationError as error:
+            connection.close()
+            raise SendFailed(f"the SMTP relay refused the login of {self.username!r}: "
+                             f"{error.smtp_code} {_text(error.smtp_error)}") from None
+        except BaseException:
+            connection.close()
+            raise
+        return connection
 
     def _connection(self):
         now = time.monotonic()
@@ -127,6 +188,26 @@ _BODY_CHARSET.body_encoding = QP  # readable in a mail catcher, unlike base64
 def _header(text):
     """A header value: plain when ASCII, RFC 2047 encoded otherwise."""
     return text if text.isascii() else Header(text, "utf-8").encode()
+
+
+def _tls_context(ca_file):
+    """Verifies the relay's certificate and host name: against ``ca_file`` alone when
+    given, else against the system's CAs."""
+    try:
+        return ssl.create_default_context(cafile=ca_file or None)
+    except (OSError, ssl.SSLError) as error:
+        raise ValueError(f"SMTP_CA_FILE {ca_file!r} is not a readable PEM CA bundle: "
+                         f"{error}") from None
+
+
+def _untrusted(error):
+    return SendFailed(f"the SMTP relay's certificate is not trusted "
+                      f"({error.verify_message}); if the relay uses a private CA, set "
+                      f"SMTP_CA_FILE to it")
+
+
+def _text(reply):
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
 
 
 def _close(connection):
@@ -178,7 +259,11 @@ class DeliveryWorker(DependencyProvider):
         concurrency = cfg.int_setting(config, "NOTIFY_SEND_CONCURRENCY", 10)
         self.senders = {"email": EmailSender(
             cfg.setting(config, "SMTP_HOST", "localhost"), cfg.setting(config, "SMTP_PORT", 1025),
-            cfg.setting(config, "SMTP_FROM", "noreply@localhost"), timeout, keep=concurrency)}
+            cfg.setting(config, "SMTP_FROM", "noreply@localhost"), timeout, keep=concurrency,
+            security=cfg.setting(config, "SMTP_SECURITY", "none"),
+            username=cfg.setting(config, "SMTP_USERNAME"),
+            password=cfg.setting(config, "SMTP_PASSWORD"),
+            ca_file=cfg.setting(config, "SMTP_CA_FILE"))}
         sms_url = cfg.setting(config, "SMS_WEBHOOK_URL")
         if sms_url:
             self.senders["sms"] = SmsSender(sms_url, timeout)
