@@ -554,6 +554,80 @@ def test_verify_shows_only_public_facts(crpc, scheme, assessor, assessment):
     assert member["email"] not in flat and member["phone"] not in flat and member["id"] not in flat
 
 
+CERTIFICATE_KEYS = CERTIFICATE_MESSAGE_FIELDS | {"credential"}
+APPLICATION_KEYS = {"id", "member_id", "scheme_code", "session_id", "status", "self_assessment",
+                    "result", "created_at", "decided_at"}
+SESSION_KEYS = {"id", "scheme_code", "venue", "starts_at", "capacity", "assessor_ids",
+                "seats_taken"}
+ASSESSOR_KEYS = {"id", "full_name", "email", "registration_number", "scheme_codes", "member_id"}
+SCHEME_KEYS = {"code", "title", "subsector", "skkni_ref", "units", "validity_months",
+               "requires_training"}
+
+
+def test_every_record_has_exactly_the_contracts_keys(crpc, scheme, assessor, assessment):
+    """No internal ids (application_id, kid, created_seq), no status_reason, nothing
+    missing: the same keys from every method that returns the record."""
+    member = make_member(crpc)
+    application = crpc.certification.apply(
+        {"member_id": member["id"], "scheme_code": scheme["code"], "session_id": assessment["id"]})
+    result = crpc.certification.record_result(
+        application["id"], {"assessor_id": assessor["id"], "units": all_competent(scheme)})
+    assert set(result) == {"application", "certificate"}
+    certificate = result["certificate"]
+    for record in (certificate, crpc.certification.get_certificate(certificate["number"]),
+                   *crpc.certification.list_certificates({"member_id": member["id"]})["items"],
+                   crpc.certification.suspend_certificate(certificate["number"], "Audit")):
+        assert set(record) == CERTIFICATE_KEYS, record
+    for record in (application, result["application"],
+                   crpc.certification.get_application(application["id"]),
+                   *crpc.certification.list_applications({"member_id": member["id"]})["items"]):
+        assert set(record) == APPLICATION_KEYS, record
+    assert set(result["application"]["result"]) == {"assessor_id", "units", "notes"}
+    for record in (crpc.certification.get_session(assessment["id"]),
+                   *crpc.certification.list_sessions({"scheme_code": scheme["code"]})["items"]):
+        assert set(record) == SESSION_KEYS, record
+    for record in (crpc.certification.get_assessor(assessor["id"]),
+                   *crpc.certification.list_assessors({"scheme_code": scheme["code"]})["items"]):
+        assert set(record) == ASSESSOR_KEYS, record
+    listed = crpc.certification.list_schemes({"subsector": scheme["subsector"], "limit": 200})
+    for record in (crpc.certification.get_scheme(scheme["code"]), *listed["items"]):
+        assert set(record) == SCHEME_KEYS, record
+
+    second = crpc.certification.apply({"member_id": make_member(crpc)["id"],
+                                       "scheme_code": scheme["code"],
+                                       "session_id": assessment["id"]})
+    not_yet = crpc.certification.record_result(
+        second["id"], {"assessor_id": assessor["id"], "units": all_competent(scheme, False)})
+    assert set(not_yet) == {"application", "certificate"} and not_yet["certificate"] is None
+    assert set(not_yet["application"]) == APPLICATION_KEYS
+
+
+def two_pages(list_method, filters):
+    """Pages of 2 through three records: the first full with a cursor, the second
+    the last one with ``next_cursor`` null. The records, in page order."""
+    first = list_method({**filters, "limit": 2})
+    assert set(first) == {"items", "next_cursor"}
+    assert len(first["items"]) == 2 and isinstance(first["next_cursor"], str)
+    second = list_method({**filters, "limit": 2, "cursor": first["next_cursor"]})
+    assert len(second["items"]) == 1 and second["next_cursor"] is None
+    return first["items"] + second["items"]
+
+
+def test_list_certificates_pages_with_limit_and_cursor(crpc, scheme, assessor):
+    assessment = make_session(crpc, scheme, [assessor], capacity=3)
+    numbers = [certify(crpc, scheme, assessor, assessment)[2]["number"] for _ in range(3)]
+    listed = two_pages(crpc.certification.list_certificates, {"scheme_code": scheme["code"]})
+    assert [c["number"] for c in listed] == numbers  # oldest first, none twice, none missing
+
+
+def test_list_applications_pages_with_limit_and_cursor(crpc, scheme, assessment):
+    ids = [crpc.certification.apply({"member_id": make_member(crpc)["id"],
+                                     "scheme_code": scheme["code"],
+                                     "session_id": assessment["id"]})["id"] for _ in range(3)]
+    listed = two_pages(crpc.certification.list_applications, {"session_id": assessment["id"]})
+    assert [a["id"] for a in listed] == ids  # oldest first, none twice, none missing
+
+
 def test_list_certificates_filters(crpc, scheme, assessor, assessment):
     member, _, certificate = certify(crpc, scheme, assessor, assessment)
     assert crpc.certification.list_certificates({"member_id": member["id"]})["items"] == [certificate]
