@@ -557,3 +557,18 @@ def test_dockerfile_installs_the_ekraf_command_without_new_dependencies():
     installs = [args for ins, args in dockerfile_instructions()
                 if ins == "RUN" and "pip install" in args and "-e ." in args]
     assert installs and "--no-deps" in installs[0]
+
+
+def test_notifications_passes_the_smtp_settings_through_and_defaults_to_the_mail_catcher():
+    env = environment(services()["notifications"])
+    for key in ("SMTP_HOST", "SMTP_PORT", "SMTP_FROM", "SMTP_SECURITY", "SMTP_USERNAME",
+                "SMTP_PASSWORD", "SMTP_CA_FILE"):
+        match = ENV_REF.fullmatch(env.get(key, ""))
+        assert match and match.group("name") == key, f"notifications.{key} is not from .env"
+    defaults = {key: ENV_REF.fullmatch(env[key]).group("arg") for key in env
+                if key.startswith("SMTP_") and ENV_REF.fullmatch(env[key])}
+    # Unset in .env: plain SMTP, no login, to the mail catcher (MailHog speaks no TLS).
+    assert defaults["SMTP_HOST"] == "mailcatcher" and defaults["SMTP_PORT"] == "1025"
+    assert defaults["SMTP_SECURITY"] == "none" and not defaults["SMTP_USERNAME"]
+    assert is_secret_reference(env["SMTP_PASSWORD"])
+    assert "SMTP_PASSWORD" in read_env_example() and not read_env_example()["SMTP_PASSWORD"]
