@@ -138,8 +138,9 @@ class EventModel:
         self.confirmed, self.waiting = place.confirmed_count, place.waitlist_count
 
     def cancel(self, who):
-        status, position = self.places.pop(who)
+        status, position = self.places[who]
         release = domain.release_place(status, position, self.confirmed, self.waiting)
+        del self.places[who]
         for other, (other_status, other_position) in list(self.places.items()):
             if other_status != "waitlisted":
                 continue
@@ -149,22 +150,53 @@ class EventModel:
                 self.places[other] = ("waitlisted", release.moves[other_position])
         self.confirmed, self.waiting = release.confirmed_count, release.waitlist_count
 
+    def check_in(self, who):
+        status, position = self.places[who]
+        self.places[who] = (domain.check_in_status(status), position)
+
     def holding(self, status):
         return [place for place in self.places.values() if place[0] == status]
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_any_mix_of_registrations_and_cancellations_keeps_the_places_exact(seed):
+def test_any_mix_of_registrations_cancellations_and_check_ins_keeps_the_places_exact(seed):
     chance = random.Random(seed)
     event, people = EventModel(capacity=chance.randint(1, 5)), iter(range(10_000))
+    attended = set()
     for _ in range(300):
-        if event.places and chance.random() < 0.45:
-            event.cancel(chance.choice(list(event.places)))
+        before = dict(event.places), event.confirmed, event.waiting
+        roll = chance.random()
+        if event.places and roll < 0.3:
+            who = chance.choice(list(event.places))
+            if event.places[who][0] == "attended":  # a checked-in seat is kept
+                with pytest.raises(Conflict):
+                    event.cancel(who)
+                assert (dict(event.places), event.confirmed, event.waiting) == before
+            else:
+                event.cancel(who)
+        elif event.places and roll < 0.55:
+            who = chance.choice(list(event.places))
+            status = event.places[who][0]
+            if status == "waitlisted":  # no seat to attend in
+                with pytest.raises(Conflict):
+                    event.check_in(who)
+                assert (dict(event.places), event.confirmed, event.waiting) == before
+            else:  # confirmed, or attended already (a second check-in changes nothing)
+                event.check_in(who)
+                assert event.places[who] == ("attended", None)
+                assert (event.confirmed, event.waiting) == before[1:]
+                attended.add(who)
         else:
             event.register(next(people))
-        seated, waiting = event.holding("confirmed"), event.holding("waitlisted")
+        seated = event.holding("confirmed") + event.holding("attended")
+        waiting = event.holding("waitlisted")
+        # Once attended, always attended, and still holding the seat.
+        assert {who for who, (status, _) in event.places.items() if status == "attended"} == attended
         assert event.confirmed == len(seated) == min(event.capacity, len(event.places))
+        assert len(waiting) == event.waiting
         assert sorted(position for _, position in waiting) == list(range(1, event.waiting + 1))
+        assert all(position is None for _, position in seated)
+    assert attended  # the mix did include check-ins
 
 
 # -- check-in ---------------------------------------------------------------------------
