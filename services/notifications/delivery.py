@@ -393,7 +393,9 @@ class DeliveryWorker(DependencyProvider):
             delivery.attempts += 1
             delivery.locked_until = None
             delivery.last_error = error
-            delay = domain.next_attempt_delay(delivery.attempts, self.delays)
+            # A delivery an operator re-queued has the whole schedule again.
+            delay = domain.next_attempt_delay(
+                delivery.attempts - delivery.attempts_before_retry, self.delays)
             if delay is None:
                 delivery.status, delivery.next_attempt_at = "failed", None
                 log.warning("delivery %s (%s) failed for good after %d attempts",

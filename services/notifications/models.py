@@ -89,6 +89,12 @@ class Delivery(Base):
     sent_at = mapped_column(UTCDateTime, nullable=True)
     next_attempt_at = mapped_column(UTCDateTime, nullable=True)
     locked_until = mapped_column(UTCDateTime, nullable=True)  # a sender's lease
+    # An operator's re-queues of a failed delivery (``retry_delivery``): how often, when
+    # last, and the attempts made before the last one (the backoff counts from there).
+    retries: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    retried_at = mapped_column(UTCDateTime, nullable=True)
+    attempts_before_retry: Mapped[int] = mapped_column(sa.Integer, default=0,
+                                                       server_default="0")
 
     __table_args__ = (
         sa.UniqueConstraint("source_event_id", "member_id", "channel", name="uq_deliveries_once"),
@@ -100,4 +106,5 @@ class Delivery(Base):
         return {"id": self.id, "member_id": self.member_id, "channel": self.channel,
                 "event_type": self.event_type, "status": self.status, "attempts": self.attempts,
                 "last_error": self.last_error, "created_at": iso(self.created_at),
-                "sent_at": iso(self.sent_at)}
+                "sent_at": iso(self.sent_at), "retries": self.retries,
+                "retried_at": iso(self.retried_at)}

@@ -8,7 +8,7 @@ from services.notifications import domain, schemas
 from services.notifications.models import Contact, Delivery, Notification, Preference
 from shared.db import insert_ignoring_duplicates, upsert_if_newer
 from shared.envelope import MalformedMessage, require_fields
-from shared.errors import NotFound, ValidationError
+from shared.errors import Conflict, NotFound, ValidationError
 from shared.pagination import paginate
 from shared.schemas import load, parse_uuid
 from shared.timeutil import parse_iso_datetime, utcnow, utcnow_precise
@@ -20,6 +20,7 @@ inbox_filters_schema = schemas.InboxFilters()
 mark_read_schema = schemas.MarkRead()
 preferences_schema = schemas.PreferencesSchema()
 delivery_filters_schema = schemas.DeliveryFilters()
+retry_filters_schema = schemas.RetryFilters()
 
 
 # -- the directory ---------------------------------------------------------------
@@ -218,6 +219,41 @@ def list_deliveries(session, filters):
             query = query.where(getattr(Delivery, name) == filters[name])
     return paginate(session, query, [(Delivery.created_at, "datetime"), (Delivery.id, "uuid")],
                     filters["limit"], filters["cursor"])
+
+
+def _requeue(now):
+    """The change that puts a failed delivery back in the sender's queue, due now, with
+    the whole retry schedule again. ``attempts`` keeps counting every try; ``retries``
+    and ``retried_at`` show the re-queue in ``list_deliveries``."""
+    return {"status": "pending", "next_attempt_at": now, "locked_until": None,
+            "attempts_before_retry": Delivery.attempts, "retries": Delivery.retries + 1,
+            "retried_at": now}
+
+
+def retry_delivery(session, delivery_id):
+    """A ``failed`` delivery sent again (once more through the whole schedule)."""
+    delivery_id = parse_uuid(delivery_id, "delivery_id")
+    # One conditional statement: two operators retrying at once re-queue it once.
+    requeued = session.execute(
+        update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "failed")
+        .values(**_requeue(utcnow()))).rowcount
+    delivery = session.get(Delivery, delivery_id, populate_existing=True)
+    if delivery is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    if not requeued:
+        raise Conflict(f"delivery {delivery_id} is {delivery.status}: only a failed "
+                       "delivery can be retried")
+    return delivery.to_record()
+
+
+def retry_failed(session, filters):
+    """Every ``failed`` delivery matching ``filters`` (``member_id``, ``channel``,
+    ``event_type``; none: all) sent again; returns how many."""
+    filters = load(retry_filters_schema, filters, field_name="filters")
+    statement = update(Delivery).where(Delivery.status == "failed")
+    for name, value in filters.items():
+        statement = statement.where(getattr(Delivery, name) == value)
+    return session.execute(statement.values(**_requeue(utcnow()))).rowcount
 
 
 def delivery_counts(session):

@@ -21,6 +21,14 @@ class PreferencesSchema(StrictSchema):
     announcements = StrictBool(required=True)
 
 
+class RetryFilters(StrictSchema):
+    """Which failed deliveries ``retry_failed`` re-queues; none given: every one."""
+
+    member_id = UUIDString()
+    channel = fields.String(validate=validate.OneOf(domain.CHANNELS))
+    event_type = fields.String(validate=validate.OneOf(domain.event_types()))
+
+
 class DeliveryFilters(PageSchema):
     member_id = UUIDString()
     status = fields.String(validate=validate.OneOf(domain.DELIVERY_STATUSES))

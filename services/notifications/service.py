@@ -54,6 +54,14 @@ class NotificationsService(observability.Observable):
     def list_deliveries(self, filters=None):
         return operations.list_deliveries(self.db, filters)
 
+    @rpc
+    def retry_delivery(self, delivery_id):
+        return operations.retry_delivery(self.db, delivery_id)
+
+    @rpc
+    def retry_failed(self, filters=None):
+        return operations.retry_failed(self.db, filters)
+
     @rpc(read_only=True)
     def delivery_counts(self):
         return operations.delivery_counts(self.db)

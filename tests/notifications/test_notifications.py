@@ -14,7 +14,7 @@ from services.notifications import domain, operations
 from shared.envelope import make_envelope
 from tests.notifications.samples import sample, validate
 from tests.support import (
-    drain_queue, names_field, validation_fields, wait_until,
+    drain_queue, names_field, remote_error, validation_fields, wait_until,
 )
 
 
@@ -93,7 +93,7 @@ def test_activation_reaches_inbox_email_and_sms_in_bahasa_indonesia(
                                    status="sent")) == 3 else None)
     assert {d["channel"] for d in sent} == {"in_app", "email", "sms"}
     assert set(sent[0]) == {"id", "member_id", "channel", "event_type", "status", "attempts",
-                            "last_error", "created_at", "sent_at"}
+                            "last_error", "created_at", "sent_at", "retries", "retried_at"}
 
 
 def test_english_for_members_who_chose_it(nrpc, smtp_server):
@@ -462,6 +462,82 @@ def test_wrong_shaped_data_is_parked_at_once_with_the_reason_and_nothing_written
         "notifications": 0, "deliveries": 0, "processed_messages": 0}
     assert [n["event_type"] for n in inbox(nrpc, member["id"])] == [
         "member_activated", "member_registered"]
+
+
+# -- an operator sends failed deliveries again ------------------------------------------
+
+def failed_sms(nrpc, member_id, count=1):
+    return wait_until(lambda: len(found := deliveries(nrpc, member_id, channel="sms",
+                                                      status="failed")) == count and found,
+                      timeout=15, message=f"{count} failed SMS")
+
+
+def test_a_failed_delivery_retried_gets_the_whole_schedule_again_and_ends_sent(
+        nrpc, sms_gateway, notifications_service):
+    tries = len(notifications_service.env["NOTIFY_RETRY_DELAYS_SECONDS"].split(",")) + 1
+    phone, e164 = new_phone()
+    # Fails every try of the first round, then twice more: sent only if the re-queued
+    # delivery is given the whole schedule again (not failed at its first new failure).
+    sms_gateway.failures[e164] = tries + 2
+    member = new_member(nrpc, activate=False, phone=phone)
+    [failed] = failed_sms(nrpc, member["id"])
+    assert failed["attempts"] == tries and failed["retries"] == 0
+    assert failed["retried_at"] is None
+
+    requeued = nrpc.notifications.retry_delivery(failed["id"])
+    assert requeued["id"] == failed["id"] and requeued["status"] == "pending"
+    assert requeued["attempts"] == tries and requeued["retries"] == 1  # attempts keep counting
+    assert requeued["retried_at"] and requeued["last_error"] == failed["last_error"]
+    [sms] = wait_until(lambda: deliveries(nrpc, member["id"], channel="sms", status="sent"),
+                       timeout=15, message="the retried SMS sent")
+    assert sms["attempts"] == tries + 3 and sms["retries"] == 1
+    assert sms["retried_at"] == requeued["retried_at"] and sms["sent_at"]
+    assert len(sms_gateway.sent_to(e164)) == tries + 3
+    # Once sent, it is not failed any more: retrying it again is a Conflict.
+    error = remote_error(nrpc.notifications.retry_delivery, sms["id"])
+    assert error.exc_type == "Conflict" and "sent" in error.value
+
+
+def test_retry_failed_takes_every_failed_delivery_matching_its_filters(nrpc, sms_gateway):
+    phone, e164 = new_phone()
+    sms_gateway.failures[e164] = 99
+    member = new_member(nrpc, phone=phone)  # registered and activated: two SMS, both fail
+    failed = failed_sms(nrpc, member["id"], count=2)
+    for filters, field in (({"channel": "fax"}, "channel"), ({"status": "failed"}, "status"),
+                           ({"member_id": "x"}, "member_id"), ({"limit": 5}, "limit"),
+                           ({"event_type": "member_updated"}, "event_type")):
+        assert names_field(validation_fields(nrpc.notifications.retry_failed, filters), field)
+    assert names_field(validation_fields(nrpc.notifications.retry_failed, "all"), "filters")
+    assert nrpc.notifications.retry_failed({"member_id": member["id"], "channel": "email"}) == 0
+    assert deliveries(nrpc, member["id"], channel="sms") == failed  # nothing written
+
+    sms_gateway.failures[e164] = 0
+    assert nrpc.notifications.retry_failed({"member_id": member["id"], "channel": "sms",
+                                            "event_type": "member_activated"}) == 1
+    [activated] = wait_until(lambda: deliveries(nrpc, member["id"], channel="sms",
+                                                status="sent"), timeout=15)
+    assert activated["event_type"] == "member_activated" and activated["retries"] == 1
+    [still_failed] = deliveries(nrpc, member["id"], channel="sms", status="failed")
+    assert still_failed["event_type"] == "member_registered" and still_failed["retries"] == 0
+    assert nrpc.notifications.retry_failed({"member_id": member["id"]}) == 1
+    wait_until(lambda: len(deliveries(nrpc, member["id"], channel="sms", status="sent")) == 2,
+               timeout=15, message="both SMS sent")
+
+
+def test_retry_delivery_refuses_what_it_cannot_retry_and_writes_nothing(nrpc):
+    member = new_member(nrpc)
+    before = wait_until(lambda: len(found := deliveries(nrpc, member["id"], status="sent")) == 6
+                        and found, message="every delivery sent")
+    error = remote_error(nrpc.notifications.retry_delivery, before[0]["id"])
+    assert error.exc_type == "Conflict"
+    assert "only a failed delivery can be retried" in error.value
+    unknown = str(uuid.uuid4())
+    error = remote_error(nrpc.notifications.retry_delivery, unknown)
+    assert error.exc_type == "NotFound" and unknown in error.value
+    for bad in ("abc", 42, None, [before[0]["id"]]):
+        assert names_field(validation_fields(nrpc.notifications.retry_delivery, bad),
+                           "delivery_id")
+    assert deliveries(nrpc, member["id"]) == before
 
 
 # -- the RPC methods ------------------------------------------------------------------------------
