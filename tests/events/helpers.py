@@ -55,3 +55,10 @@ def member_record(status="active", **overrides):
               "created_at": now.isoformat(), "updated_at": now.isoformat()}
     record.update(overrides)
     return record
+
+
+def times_skipped_as_applied(service, handler, envelope):
+    """How often the service logged that ``handler`` received this message again and
+    skipped it (shared.handlers: "<service>.<handler> already applied ...")."""
+    return service.log().count(f"events.{handler} already applied {envelope['event_type']} "
+                               f"{envelope['event_id']}; skipping")

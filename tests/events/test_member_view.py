@@ -3,10 +3,13 @@ suspension, a change of subsector, late and repeated messages. When its view
 would refuse a member, events asks members before refusing."""
 from datetime import datetime, timedelta
 
-import eventlet
 import sqlalchemy as sa
 
-from tests.events.helpers import make_event, make_member, publish_as
+from shared.handlers import ATTEMPTS_HEADER, ERROR_HEADER
+from tests.certification.helpers import parked_message
+from tests.events.helpers import (
+    make_event, make_member, member_record, publish_as, times_skipped_as_applied,
+)
 from tests.support import remote_error, wait_until
 
 
@@ -24,7 +27,7 @@ def later(record, minutes):
 
 
 def test_a_suspension_closes_members_only_events_until_reinstatement(
-        erpc, base_config, events_db, member_messages):
+        erpc, base_config, events_db, events_service, member_messages):
     member = make_member(erpc)
     event = make_event(erpc, members_only=True)
     erpc.members.suspend(member["id"], "Iuran tahunan belum dibayar")
@@ -38,12 +41,15 @@ def test_a_suspension_closes_members_only_events_until_reinstatement(
     for _ in range(2):
         publish_as(base_config, "members", "member_suspended", suspension["data"],
                    envelope=suspension)
-    eventlet.sleep(1)
+    # Both copies recognised as applied already (not merely older than the view).
+    wait_until(lambda: times_skipped_as_applied(events_service, "on_member_suspended",
+                                                suspension) == 2, message="both copies skipped")
     assert view_of(events_db, member["id"]) == ("active", "kuliner")
     assert erpc.events.register(event["id"], member["id"])["status"] == "confirmed"
 
 
-def test_a_subsector_change_moves_the_member_between_events(erpc, base_config, events_db):
+def test_a_subsector_change_moves_the_member_between_events(
+        erpc, base_config, events_db, events_service):
     member = make_member(erpc, subsector="kuliner")
     for_cooks = make_event(erpc, subsectors=["kuliner"])
     for_musicians = make_event(erpc, subsectors=["musik"])
@@ -62,7 +68,8 @@ def test_a_subsector_change_moves_the_member_between_events(erpc, base_config, e
         "changed_fields": ["subsector"]})
     wait_until(lambda: view_of(events_db, member["id"]) == ("active", "fotografi"))
     publish_as(base_config, "members", "member_updated", to_music["data"], envelope=to_music)
-    eventlet.sleep(1)
+    wait_until(lambda: times_skipped_as_applied(events_service, "on_member_updated",
+                                                to_music) == 2, message="both copies skipped")
     assert view_of(events_db, member["id"]) == ("active", "fotografi")
 
     # members still says kuliner, but that answer is older than the view: refused.
@@ -92,3 +99,36 @@ def test_a_member_events_has_not_heard_of_is_asked_for(erpc, events_db):
                            {"id": member["id"]})
     assert erpc.events.register(event["id"], member["id"])["status"] == "confirmed"
     assert view_of(events_db, member["id"]) == ("active", "kuliner")
+
+
+def test_a_repeated_member_message_is_skipped_not_reapplied(
+        erpc, base_config, events_db, events_service, member_messages):
+    member = make_member(erpc)
+    erpc.members.suspend(member["id"], "audit")
+    [suspension] = member_messages.wait_for("member_suspended", id=member["id"])
+    wait_until(lambda: view_of(events_db, member["id"]) == ("suspended", "kuliner"))
+    # Mark the view by hand, at the same version: the same message applied again
+    # would overwrite the mark (newest updated_at wins, ties included); skipped, it
+    # leaves it.
+    with events_db.begin() as connection:
+        connection.execute(sa.text("UPDATE member_views SET status = 'marked' "
+                                   "WHERE member_id = :id"), {"id": member["id"]})
+    publish_as(base_config, "members", "member_suspended", suspension["data"],
+               envelope=suspension)
+    wait_until(lambda: times_skipped_as_applied(events_service, "on_member_suspended",
+                                                suspension) == 1, message="the copy skipped")
+    assert view_of(events_db, member["id"]) == ("marked", "kuliner")
+
+
+def test_a_members_message_lacking_a_needed_field_is_parked_at_once(
+        erpc, base_config, events_db):
+    """events' member view checks its fields before writing (shared.envelope's
+    require_fields): the message is parked at the first attempt, naming the field."""
+    record = member_record()
+    del record["subsector"]
+    envelope = publish_as(base_config, "members", "member_updated", record)
+    parked, headers = parked_message(base_config, envelope["event_id"], queue="events.dead-letter")
+    assert parked == envelope
+    assert headers[ATTEMPTS_HEADER] == 1, headers
+    assert headers[ERROR_HEADER] == "MalformedMessage: data lacks subsector", headers
+    assert view_of(events_db, record["id"]) is None
