@@ -6,6 +6,7 @@
     ekraf status                        broker, databases, services, outbox, dead letters
     ekraf dlq list notifications        messages a service parked
     ekraf dlq replay notifications --all | --event-id <uuid>
+    ekraf deliveries retry <delivery id> | --failed [--channel email] [--member-id <uuid>]
     ekraf verify CRT-2026-...           a certificate's credential, checked offline
 
 Settings come from config.yml and the environment (AMQP_URI, <SERVICE>_DB_URL,
@@ -377,6 +378,69 @@ def dlq_replay(ctx, service, everything, event_id):
     console.print(f"replayed {count} message(s)")
     if event_id and not count:
         sys.exit(1)
+
+
+# -- deliveries ---------------------------------------------------------------------
+
+@cli.group()
+def deliveries():
+    """Emails and SMS the notifications service sent, or gave up on."""
+
+
+@deliveries.command("retry")
+@click.argument("delivery_id", required=False)
+@click.option("--failed", "every_failed", is_flag=True,
+              help="every failed delivery (narrowed by the options below)")
+@click.option("--channel", type=click.Choice(["email", "sms"]), help="with --failed: only this channel")
+@click.option("--member-id", help="with --failed: only this member's")
+@click.option("--event-type", help="with --failed: only notices of this message type")
+@click.option("--timeout", default=30.0, show_default=True, help="seconds to wait for the answer")
+@click.pass_context
+def deliveries_retry(ctx, delivery_id, every_failed, channel, member_id, event_type, timeout):
+    """Send failed deliveries again, once their cause (the relay, the gateway) is fixed.
+
+    Each goes back to pending with the whole retry schedule again
+    (NOTIFY_RETRY_DELAYS_SECONDS); attempts keep counting. Exit 1 when the
+    delivery is unknown or not failed.
+
+    \b
+    ekraf deliveries retry 0b6f1c1e-...            one delivery
+    ekraf deliveries retry --failed --channel email  every failed email
+    """
+    from nameko.exceptions import RpcTimeout, UnknownService
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    narrowed = {key: value for key, value in (("channel", channel), ("member_id", member_id),
+                                              ("event_type", event_type)) if value}
+    if bool(delivery_id) == every_failed:
+        raise click.UsageError("give either a DELIVERY_ID or --failed")
+    if delivery_id and narrowed:
+        raise click.UsageError("--channel, --member-id and --event-type go with --failed")
+    config, uri = load(ctx.parent)
+    check_broker(uri)
+    try:
+        with ClusterRpcProxy(config, timeout=timeout) as rpc:
+            if delivery_id:
+                delivery = rpc.notifications.retry_delivery(delivery_id)
+            else:
+                count = rpc.notifications.retry_failed(narrowed)
+    except UnknownService:
+        raise click.ClickException("the notifications service is not running")
+    except RpcTimeout:
+        raise click.ClickException(f"notifications did not answer within {timeout:g}s; "
+                                   "is it running? (`ekraf status`)")
+    except Exception as error:  # the service's answer: NotFound, Conflict, ValidationError
+        name = getattr(error, "exc_type", None) or type(error).__name__
+        err.print(f"[red]{name}[/]: {getattr(error, 'value', None) or error}")
+        sys.exit(1)
+    if delivery_id:
+        console.print(f"re-queued delivery {delivery['id']} ({delivery['channel']}, "
+                      f"{delivery['event_type']}; {delivery['attempts']} attempt(s) so far, "
+                      f"last error: {delivery['last_error']})")
+    else:
+        console.print(f"re-queued {count} failed delivery(ies)")
+    console.print("follow them with `ekraf call notifications.list_deliveries "
+                  "'{\"status\": \"pending\"}'`")
 
 
 # -- verify -------------------------------------------------------------------------

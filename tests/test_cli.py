@@ -137,6 +137,42 @@ def test_dlq_list_and_replay(uri, base_config, notifications_service):
     assert "event_id" in headers["x-ekraf-error"]
 
 
+def test_deliveries_retry_sends_failed_ones_again(uri, rpc, notifications_service, sms_gateway):
+    phone = f"0813{int.from_bytes(os.urandom(4), 'big') % 10**8:08d}"
+    sms_gateway.failures["+62" + phone[1:]] = 99  # the gateway is down
+    member = rpc.members.activate(rpc.members.register(member_data(phone=phone))["id"])
+
+    def sms(status):
+        return rpc.notifications.list_deliveries(
+            {"member_id": member["id"], "channel": "sms", "status": status})["items"]
+
+    failed = wait_until(lambda: len(sms("failed")) == 2 and sms("failed"), timeout=30,
+                        message="both SMS failed")
+    sms_gateway.failures["+62" + phone[1:]] = 0  # and back
+    first = failed[0]["id"]
+    code, out, _ = ekraf("deliveries", "retry", first, amqp_uri=uri)
+    assert code == 0 and f"re-queued delivery {first} (sms" in out, out
+    [sent] = wait_until(lambda: sms("sent"), timeout=15, message="the retried SMS sent")
+    assert sent["id"] == first and sent["retries"] == 1
+
+    code, out, _ = ekraf("deliveries", "retry", "--failed", "--channel", "sms", "--member-id",
+                         member["id"], amqp_uri=uri)
+    assert code == 0 and "re-queued 1 failed delivery(ies)" in out, out
+    wait_until(lambda: len(sms("sent")) == 2, timeout=15, message="both SMS sent")
+
+    code, _, err = ekraf("deliveries", "retry", first, amqp_uri=uri)  # sent now
+    assert code == 1 and err.startswith("Conflict") and "is sent" in err
+    code, _, err = ekraf("deliveries", "retry", "00000000-0000-4000-8000-000000000000",
+                         amqp_uri=uri)
+    assert code == 1 and err.startswith("NotFound")
+    code, _, err = ekraf("deliveries", "retry", "not-an-id", amqp_uri=uri)
+    assert code == 1 and "ValidationError" in err and "delivery_id" in err
+    code, _, err = ekraf("deliveries", "retry", amqp_uri=uri)
+    assert code == 2 and "DELIVERY_ID or --failed" in err
+    code, _, err = ekraf("deliveries", "retry", first, "--channel", "sms", amqp_uri=uri)
+    assert code == 2 and "go with --failed" in err
+
+
 def test_verify_checks_a_credential_offline(uri, rpc, certification_service, tmp_path):
     scheme = make_scheme(rpc)
     assessor = make_assessor(rpc, [scheme["code"]])
