@@ -19,7 +19,7 @@ from shared.errors import Conflict, Forbidden, NotFound, ValidationError
 from shared.member_view import current_member
 from shared.pagination import paginate
 from shared.schemas import SCHEME_CODE, ReasonSchema, load, parse_uuid
-from shared.timeutil import iso, parse_iso_datetime, utcnow, utcnow_precise
+from shared.timeutil import iso, parse_input_time, parse_iso_datetime, utcnow, utcnow_precise
 
 create_scheme_schema = schemas.CreateSchemeSchema()
 register_assessor_schema = schemas.RegisterAssessorSchema()
@@ -120,7 +120,7 @@ def list_assessors(session, filters):
 
 def schedule_session(session, data):
     fields = load(schedule_session_schema, data)
-    starts_at = parse_iso_datetime(fields["starts_at"], "starts_at").replace(microsecond=0)
+    starts_at = parse_input_time(fields["starts_at"], "starts_at").replace(microsecond=0)
     if starts_at <= utcnow():
         raise ValidationError.field("starts_at", "Must be in the future.")
     scheme = _known_scheme(session, fields["scheme_code"])
@@ -424,7 +424,7 @@ def change_certificate_status(session, outbox, public_base_url, number, action, 
 
 def expire_due(session, outbox, public_base_url, now=None):
     """Expire active certificates past ``valid_until``; send the 90- and 30-day reminders."""
-    now = utcnow() if now is None else parse_iso_datetime(now, "now")
+    now = utcnow() if now is None else parse_input_time(now, "now")
     counts = {"expired": 0, "expiring_90": 0, "expiring_30": 0}
     due = session.scalars(select(Certificate).where(
         Certificate.status == "active", Certificate.valid_until <= now)

@@ -7,17 +7,18 @@ from shared.schemas import (
     StrictSchema, Text,
 )
 from shared.subsectors import SUBSECTORS
-from shared.timeutil import parse_iso_datetime
+from shared.timeutil import parse_input_time
 
 MAX_CAPACITY = 100_000
 
 
 def _parse_time(text):
-    return parse_iso_datetime(text, "time")
+    return parse_input_time(text, "time")
 
 
 class Moment(RuleChecked):
-    """An ISO 8601 time (a naive one is taken as UTC), loaded as an aware UTC datetime."""
+    """An ISO 8601 time with its UTC offset (a naive one is refused: WITA or UTC?),
+    loaded as an aware UTC datetime."""
 
     def __init__(self, **kwargs):
         super().__init__(_parse_time, min_length=1, max_length=40, **kwargs)

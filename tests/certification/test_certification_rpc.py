@@ -147,6 +147,7 @@ def test_schedule_session(crpc, scheme, assessor):
 
 @pytest.mark.parametrize("change, field", [
     ({"starts_at": "2020-01-01T00:00:00+00:00"}, "starts_at"), ({"starts_at": "soon"}, "starts_at"),
+    ({"starts_at": "2099-01-01T09:00:00"}, "starts_at"),  # no offset: WITA or UTC?
     ({"capacity": 0}, "capacity"), ({"capacity": 501}, "capacity"), ({"capacity": "5"}, "capacity"),
     ({"assessor_ids": []}, "assessor_ids"), ({"assessor_ids": ["nope"]}, "assessor_ids"),
     ({"scheme_code": "NOPE-1"}, "scheme_code"), ({"venue": ""}, "venue"),
@@ -707,5 +708,6 @@ def test_a_new_name_reaches_new_certificates(crpc, scheme, assessor, assessment,
 
 
 def test_expire_due_rejects_a_bad_time(crpc):
-    for bad in ("later", 5, "9999-12-31T23:59:59-10:00", "9999-11-01T00:00:00+00:00"):
+    for bad in ("later", 5, "9999-12-31T23:59:59-10:00", "9999-11-01T00:00:00+00:00",
+                "2099-01-01T00:00:00", "2099-01-01"):
         assert names_field(validation_fields(crpc.certification.expire_due, bad), "now")

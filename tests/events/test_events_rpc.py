@@ -69,6 +69,10 @@ def test_a_training_with_every_option(erpc):
     (lambda d: {"registration_closes_at": in_days(11)}, "registration_closes_at"),
     (lambda d: {"starts_at": in_days(-1), "ends_at": in_days(1)}, "starts_at"),
     (lambda d: {"starts_at": "next week"}, "starts_at"),
+    # No offset: refused, not guessed (an organiser in Balikpapan means WITA).
+    (lambda d: {"starts_at": d["starts_at"][:19]}, "starts_at"),
+    (lambda d: {"ends_at": d["ends_at"][:19]}, "ends_at"),
+    (lambda d: {"registration_closes_at": d["starts_at"][:10]}, "registration_closes_at"),
     (lambda d: {"scheme_code": "dkv-junior", "kind": "training"}, "scheme_code"),
     (lambda d: {"scheme_code": "DKV-JUNIOR", "kind": "workshop"}, "scheme_code"),
     (lambda d: {"title": ""}, "title"),
