@@ -315,6 +315,22 @@ class SmtpServer:
         self.process.wait(10)
 
 
+def parked_message(config, event_id, queue, timeout=15):
+    """``(envelope, headers)`` of the message ``event_id`` once it is in the dead-letter
+    ``queue`` (other parked messages taken on the way are dropped)."""
+    def parked():
+        for body, headers in drain_queue(config["AMQP_URI"], queue):
+            try:
+                envelope = json.loads(body)
+            except ValueError:
+                continue
+            if isinstance(envelope, dict) and envelope.get("event_id") == event_id:
+                return envelope, headers
+        return None
+
+    return wait_until(parked, timeout=timeout, message=f"message {event_id} parked in {queue}")
+
+
 class FakeSmsGateway:
     """An HTTP server standing in for the SMS gateway: it records each request (and
     when it arrived, in ``arrived``, a ``time.monotonic()`` per request) and answers 503 to the first ``failures[phone]`` requests for a phone number, after

@@ -91,23 +91,3 @@ def skipped_as_applied(service, handler, envelope):
     skipped it (shared.handlers: "<service>.<handler> already applied ...")."""
     return (f"certification.{handler} already applied {envelope['event_type']} "
             f"{envelope['event_id']}; skipping") in service.log()
-
-
-def parked_message(config, event_id, queue="certification.dead-letter", timeout=15):
-    """``(envelope, headers)`` of the message ``event_id`` once it is in the dead-letter
-    queue (other parked messages taken on the way are dropped)."""
-    import json
-
-    from tests.support import drain_queue, wait_until
-
-    def parked():
-        for body, headers in drain_queue(config["AMQP_URI"], queue):
-            try:
-                envelope = json.loads(body)
-            except ValueError:
-                continue
-            if isinstance(envelope, dict) and envelope.get("event_id") == event_id:
-                return envelope, headers
-        return None
-
-    return wait_until(parked, timeout=timeout, message=f"message {event_id} parked")

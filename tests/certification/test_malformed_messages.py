@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from shared.handlers import ATTEMPTS_HEADER, ERROR_HEADER, ORIGINAL_QUEUE_HEADER
-from tests.certification.helpers import in_days, member_record, parked_message, publish_as
+from tests.certification.helpers import in_days, member_record, publish_as
+from tests.support import parked_message
 
 
 def attendance(**overrides):
@@ -38,7 +39,7 @@ def without(record, field):
 def test_a_message_lacking_a_needed_field_is_parked_at_once(
         crpc, base_config, certification_db, source, event_type, data, field, handler):
     envelope = publish_as(base_config, source, event_type, data)
-    parked, headers = parked_message(base_config, envelope["event_id"])
+    parked, headers = parked_message(base_config, envelope["event_id"], "certification.dead-letter")
     assert parked == envelope
     assert headers[ATTEMPTS_HEADER] == 1, headers  # parked, not retried
     assert headers[ERROR_HEADER] == f"MalformedMessage: data lacks {field}", headers

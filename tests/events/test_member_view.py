@@ -6,11 +6,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from shared.handlers import ATTEMPTS_HEADER, ERROR_HEADER
-from tests.certification.helpers import parked_message
 from tests.events.helpers import (
     make_event, make_member, member_record, publish_as, times_skipped_as_applied,
 )
-from tests.support import remote_error, wait_until
+from tests.support import parked_message, remote_error, wait_until
 
 
 def view_of(events_db, member_id):
@@ -127,7 +126,7 @@ def test_a_members_message_lacking_a_needed_field_is_parked_at_once(
     record = member_record()
     del record["subsector"]
     envelope = publish_as(base_config, "members", "member_updated", record)
-    parked, headers = parked_message(base_config, envelope["event_id"], queue="events.dead-letter")
+    parked, headers = parked_message(base_config, envelope["event_id"], "events.dead-letter")
     assert parked == envelope
     assert headers[ATTEMPTS_HEADER] == 1, headers
     assert headers[ERROR_HEADER] == "MalformedMessage: data lacks subsector", headers

@@ -14,7 +14,7 @@ from services.notifications import domain, operations
 from shared.envelope import make_envelope
 from tests.notifications.samples import sample, validate
 from tests.support import (
-    drain_queue, names_field, remote_error, validation_fields, wait_until,
+    drain_queue, names_field, parked_message, remote_error, validation_fields, wait_until,
 )
 
 
@@ -398,22 +398,6 @@ def test_a_malformed_message_is_parked_with_the_reason(nrpc, base_config):
     assert json.loads(body)["data"] == {}
 
 
-def parked_message(config, event_id, timeout=15):
-    """``(envelope, headers)`` of the message ``event_id`` once it is in the dead-letter
-    queue (other parked messages taken on the way are dropped)."""
-    def parked():
-        for body, headers in drain_queue(config["AMQP_URI"], "notifications.dead-letter"):
-            try:
-                envelope = json.loads(body)
-            except ValueError:
-                continue
-            if isinstance(envelope, dict) and envelope.get("event_id") == event_id:
-                return envelope, headers
-        return None
-
-    return wait_until(parked, timeout=timeout, message=f"message {event_id} parked")
-
-
 def rows_written(notifications_db, event_id):
     """What the service recorded of a message: notifications, deliveries, and whether
     it counts the message as processed."""
@@ -453,7 +437,7 @@ def test_wrong_shaped_data_is_parked_at_once_with_the_reason_and_nothing_written
     member = new_member(nrpc, city=f"Kota {uuid.uuid4().hex[:6]}", subsector="kuliner")
     wait_for_inbox(nrpc, member["id"], "member_activated")
     envelope = publish(base_config, source, event_type, make_data(member))
-    parked, headers = parked_message(base_config, envelope["event_id"])
+    parked, headers = parked_message(base_config, envelope["event_id"], "notifications.dead-letter")
     assert headers["x-ekraf-attempts"] == 1  # parked at once, not retried
     assert headers["x-ekraf-error"].startswith("MalformedMessage")
     assert reason in headers["x-ekraf-error"]
