@@ -124,8 +124,10 @@ def main():
         ours = member_ids | set(event_ids) | set(certificates)
 
         def mine():
-            """The messages about this run's members, events and certificates."""
-            return [m for m in seen_messages if ours & {
+            """The messages about this run's members, events and certificates, each once
+            (delivery is at least once: a redelivered copy repeats its event_id)."""
+            unique = {m["event_id"]: m for m in seen_messages}
+            return [m for m in unique.values() if ours & {
                 m["data"].get(key) for key in ("id", "member_id", "event_id", "number")}]
 
         # Every message the walk-through causes, by type (2 at the dialog: the

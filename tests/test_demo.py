@@ -2,7 +2,7 @@
 services: it must pass, and fail loudly when a service it needs does not answer.
 
 `make run ONCE=1` itself (installing, starting the services, the demo) is what
-`../shared/tools/fresh-clone-check.sh` runs; here the demo's own checks are kept
+`.ci/run` runs before `make test`; here the demo's own checks are kept
 from rotting: every step, the inbox, the certificate over HTTP and offline, and the
 exact set of messages a subscriber of another team receives."""
 import os
