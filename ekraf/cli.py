@@ -6,7 +6,7 @@
     ekraf status                        broker, databases, services, outbox, dead letters
     ekraf dlq list notifications        messages a service parked
     ekraf dlq replay notifications --all | --event-id <uuid>
-    ekraf deliveries retry <delivery id> | --failed [--channel email] [--member-id <uuid>]
+    ekraf deliveries retry <delivery id> | --failed [--channel email] [--since 24h] ...
     ekraf verify CRT-2026-...           a certificate's credential, checked offline
 
 Settings come from config.yml and the environment (AMQP_URI, <SERVICE>_DB_URL,
@@ -30,6 +30,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 import urllib.error  # noqa: E402
 import urllib.request  # noqa: E402
+from datetime import datetime, timedelta, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 from urllib.parse import urlsplit, urlunsplit  # noqa: E402
 
@@ -382,6 +383,17 @@ def dlq_replay(ctx, service, everything, event_id):
 
 # -- deliveries ---------------------------------------------------------------------
 
+DURATION_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text, option):
+    """``30m``, ``12h``, ``7d`` as a timedelta; anything else is a usage error."""
+    number, unit = text[:-1], text[-1:].lower()
+    if unit not in DURATION_UNITS or not number.isdigit() or int(number) == 0:
+        raise click.BadParameter(f"{text!r}: a number and m, h or d (30m, 12h, 7d), or 'all'",
+                                 param_hint=option)
+    return timedelta(seconds=int(number) * DURATION_UNITS[unit])
+
 @cli.group()
 def deliveries():
     """Emails and SMS the notifications service sent, or gave up on."""
@@ -394,18 +406,24 @@ def deliveries():
 @click.option("--channel", type=click.Choice(["email", "sms"]), help="with --failed: only this channel")
 @click.option("--member-id", help="with --failed: only this member's")
 @click.option("--event-type", help="with --failed: only notices of this message type")
+@click.option("--since", default="24h", show_default=True,
+              help="with --failed: only deliveries made within this long (30m, 12h, 7d), "
+                   "or 'all'")
 @click.option("--timeout", default=30.0, show_default=True, help="seconds to wait for the answer")
 @click.pass_context
-def deliveries_retry(ctx, delivery_id, every_failed, channel, member_id, event_type, timeout):
+def deliveries_retry(ctx, delivery_id, every_failed, channel, member_id, event_type, since,
+                     timeout):
     """Send failed deliveries again, once their cause (the relay, the gateway) is fixed.
 
     Each goes back to pending with the whole retry schedule again
-    (NOTIFY_RETRY_DELAYS_SECONDS); attempts keep counting. Exit 1 when the
-    delivery is unknown or not failed.
+    (NOTIFY_RETRY_DELAYS_SECONDS); attempts keep counting. A member who has since
+    turned the channel off is not sent it. Exit 1 when the delivery is unknown or
+    not failed.
 
     \b
     ekraf deliveries retry 0b6f1c1e-...            one delivery
-    ekraf deliveries retry --failed --channel email  every failed email
+    ekraf deliveries retry --failed --channel email  every failed email of the last 24h
+    ekraf deliveries retry --failed --since 7d       every failed one of the last week
     """
     from nameko.exceptions import RpcTimeout, UnknownService
     from nameko.standalone.rpc import ClusterRpcProxy
@@ -416,6 +434,9 @@ def deliveries_retry(ctx, delivery_id, every_failed, channel, member_id, event_t
         raise click.UsageError("give either a DELIVERY_ID or --failed")
     if delivery_id and narrowed:
         raise click.UsageError("--channel, --member-id and --event-type go with --failed")
+    if every_failed and since != "all":
+        narrowed["created_after"] = (datetime.now(timezone.utc)
+                                     - parse_duration(since, "--since")).isoformat()
     config, uri = load(ctx.parent)
     check_broker(uri)
     try:

@@ -156,7 +156,7 @@ def test_deliveries_retry_sends_failed_ones_again(uri, rpc, notifications_servic
     assert sent["id"] == first and sent["retries"] == 1
 
     code, out, _ = ekraf("deliveries", "retry", "--failed", "--channel", "sms", "--member-id",
-                         member["id"], amqp_uri=uri)
+                         member["id"], "--since", "1m", amqp_uri=uri)
     assert code == 0 and "re-queued 1 failed delivery(ies)" in out, out
     wait_until(lambda: len(sms("sent")) == 2, timeout=15, message="both SMS sent")
 
@@ -171,6 +171,9 @@ def test_deliveries_retry_sends_failed_ones_again(uri, rpc, notifications_servic
     assert code == 2 and "DELIVERY_ID or --failed" in err
     code, _, err = ekraf("deliveries", "retry", first, "--channel", "sms", amqp_uri=uri)
     assert code == 2 and "go with --failed" in err
+    for since in ("soon", "0h", "7w", "-1d"):
+        code, _, err = ekraf("deliveries", "retry", "--failed", "--since", since, amqp_uri=uri)
+        assert code == 2 and "--since" in err, (since, err)
 
 
 def test_verify_checks_a_credential_offline(uri, rpc, certification_service, tmp_path):

@@ -2,7 +2,10 @@
 from marshmallow import fields, validate
 
 from services.notifications import domain
-from shared.schemas import BoundedList, PageSchema, StrictBool, StrictSchema, UUIDString
+from shared.schemas import (
+    BoundedList, PageSchema, RuleChecked, StrictBool, StrictSchema, UUIDString,
+)
+from shared.timeutil import parse_input_time
 
 
 class InboxFilters(PageSchema):
@@ -27,6 +30,9 @@ class RetryFilters(StrictSchema):
     member_id = UUIDString()
     channel = fields.String(validate=validate.OneOf(domain.CHANNELS))
     event_type = fields.String(validate=validate.OneOf(domain.event_types()))
+    # Only those made after this time: after a long outage, not months-old notices.
+    created_after = RuleChecked(lambda text: parse_input_time(text, "created_after"),
+                                min_length=1, max_length=40)
 
 
 class DeliveryFilters(PageSchema):
