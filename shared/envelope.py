@@ -6,7 +6,8 @@
 import uuid
 from datetime import datetime
 
-from shared.timeutil import iso, utcnow
+from shared.errors import ValidationError
+from shared.timeutil import iso, parse_iso_datetime, utcnow
 
 SCHEMA_VERSION = 1
 ENVELOPE_KEYS = {"event_id", "event_type", "occurred_at", "producer", "schema_version", "data"}
@@ -22,6 +23,15 @@ def require_fields(data, *names):
     if missing:
         raise MalformedMessage(f"data lacks {', '.join(missing)}")
     return data
+
+
+def require_time(data, name):
+    """``data[name]`` as an aware UTC datetime; a message whose time cannot be read
+    can never be handled, so it is parked at once, the field named."""
+    try:
+        return parse_iso_datetime(data.get(name), name)
+    except ValidationError:
+        raise MalformedMessage(f"{name} is not an ISO 8601 time") from None
 
 
 def make_envelope(producer, event_type, data, occurred_at=None):

@@ -14,7 +14,7 @@ from services.certification.models import (
     SigningKey, TrainingAttendance,
 )
 from shared.db import flush_or_conflict, upsert_if_newer
-from shared.envelope import require_fields
+from shared.envelope import require_fields, require_time
 from shared.errors import Conflict, Forbidden, NotFound, ValidationError
 from shared.member_view import current_member
 from shared.pagination import paginate
@@ -172,7 +172,7 @@ def apply_member_record(session, record):
         "email": record["email"],
         "phone": record["phone"],
         "locale": record.get("locale") or "id",
-        "source_updated_at": parse_iso_datetime(record["updated_at"], "updated_at"),
+        "source_updated_at": require_time(record, "updated_at"),
     }, "source_updated_at")
 
 

@@ -17,12 +17,12 @@ from services.events.schemas import (
     create_event_schema, event_filters_schema, reason_schema, registration_filters_schema,
 )
 from shared.db import flush_or_conflict, upsert_if_newer
-from shared.envelope import require_fields
+from shared.envelope import require_fields, require_time
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.member_view import current_member
 from shared.pagination import paginate
 from shared.schemas import load, parse_uuid
-from shared.timeutil import iso, parse_iso_datetime, utcnow, utcnow_precise
+from shared.timeutil import iso, utcnow, utcnow_precise
 
 
 def _load_event(session, event_id, for_update=False):
@@ -121,7 +121,7 @@ def apply_member_record(session, record):
         "status": record["status"],
         "subsector": record["subsector"],
         "city": record["city"],
-        "source_updated_at": parse_iso_datetime(record["updated_at"], "updated_at"),
+        "source_updated_at": require_time(record, "updated_at"),
     }, "source_updated_at")
 
 

@@ -8,7 +8,7 @@ from nameko.exceptions import deserialize, serialize
 
 from shared import config as cfg
 from shared.entrypoints import signature_error
-from shared.envelope import MalformedMessage, make_envelope, parse_envelope
+from shared.envelope import MalformedMessage, make_envelope, parse_envelope, require_time
 from shared.errors import Conflict, NotFound, ValidationError
 from shared.handlers import ATTEMPTS_HEADER, attempts_so_far
 from shared.outbox import confirmed_in_order
@@ -42,6 +42,16 @@ def test_malformed_envelopes_are_refused_with_the_reason(mutate, reason):
         parse_envelope(envelope, "member_activated")
     with pytest.raises(MalformedMessage):
         parse_envelope("not a dict")
+
+
+def test_a_time_in_a_message_is_read_or_the_message_parked():
+    """require_time: a time a handler cannot read makes the message malformed (parked
+    at once, the field named), not a ValidationError (retried as if it could pass)."""
+    assert iso(require_time({"updated_at": "2026-03-01T08:00:00+08:00"}, "updated_at")) == \
+        "2026-03-01T00:00:00+00:00"
+    for bad in ("soon", 42, None, "9" * 100, "0001-01-01T00:00:00+14:00"):
+        with pytest.raises(MalformedMessage, match="^updated_at is not an ISO 8601 time$"):
+            require_time({"updated_at": bad}, "updated_at")
 
 
 class Sample(StrictSchema):
