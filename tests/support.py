@@ -3,13 +3,17 @@ import json
 import os
 import signal
 from collections import namedtuple
+from contextlib import contextmanager
 import subprocess
 import sys
 import time
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import eventlet
 import pytest
+import sqlalchemy as sa
 from nameko.events import event_handler
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
@@ -67,6 +71,11 @@ class ServiceProcess:
         self.env = {**self.env, **env_changes}
         return self.start()
 
+    @property
+    def name(self):
+        """The service's name: ``members`` for ``services.members.service``."""
+        return self.module.split(".")[1]
+
     def log(self):
         return Path(self.log_path).read_text(errors="replace")
 
@@ -111,6 +120,88 @@ def wait_for_rpc(config, service, method=None, timeout=60):
             return False
 
     wait_until(answers, timeout=timeout, interval=0.5, message=f"{service} to answer RPC")
+
+
+@contextmanager
+def running_service(name, config, db_url, folder, **settings):
+    """``name`` started as operators start it, on ``config``'s broker (a vhost of a
+    test's own, say), its database at ``db_url``, its var/ and log in ``folder``;
+    stopped at the end. Handlers retry on ``config``'s short schedule."""
+    env = service_env(name, config["AMQP_URI"], db_url, folder,
+                      HANDLER_RETRY_DELAYS_MS=str(config["HANDLER_RETRY_DELAYS_MS"]), **settings)
+    process = ServiceProcess(f"services.{name}.service", env,
+                             Path(folder) / f"{name}.log").start()
+    try:
+        try:
+            wait_for_rpc(config, name)
+        except AssertionError:
+            raise AssertionError(f"{name} did not start:\n" + process.log()[-3000:]) from None
+        yield process
+    finally:
+        process.stop()
+
+
+@contextmanager
+def service_alone(name, config, make_database, folder):
+    """``(rpc, database engine, process)``: ``name`` with no members service on
+    ``config``'s vhost and RPC_TIMEOUT_SECONDS=1, for what it does when members
+    does not answer."""
+    db_url = make_database(f"{name}_alone")
+    engine = sa.create_engine(db_url)
+    try:
+        with running_service(name, config, db_url, folder, RPC_TIMEOUT_SECONDS="1") as process, \
+                ClusterRpcProxy(config, timeout=15) as rpc:
+            yield rpc, engine, process
+    finally:
+        engine.dispose()
+
+
+def members_stopped(amqp_uri):
+    """The members RPC queue with nobody consuming it: as after members stopped
+    (its queue outlives it), so a call waits for the timeout."""
+    from kombu import Connection, Exchange, Queue
+
+    exchange = Exchange("nameko-rpc", type="topic", durable=True)
+    with Connection(amqp_uri) as connection:
+        Queue("rpc-members", exchange, routing_key="members.*", durable=True)(
+            connection.default_channel).declare()
+
+
+def view_status(engine, member_id):
+    """The member's status in a service's member view, or None if it has none."""
+    with engine.connect() as connection:
+        return connection.execute(sa.text(
+            "SELECT status FROM member_views WHERE member_id = :id"), {"id": member_id}).scalar()
+
+
+def timed_error(call, *args):
+    """``(remote_error(call, *args), seconds the call took)``."""
+    started = time.monotonic()
+    error = remote_error(call, *args)
+    return error, time.monotonic() - started
+
+
+def member_record(status="active", **overrides):
+    """A member record as the members service sends it, for feeding a service's
+    member view without a members service."""
+    now = datetime.now(timezone.utc).isoformat()
+    tag = uuid.uuid4().hex[:8]
+    record = {"id": str(uuid.uuid4()), "member_number": None,
+              "full_name": f"Anggota {tag}", "email": f"anggota.{tag}@example.id",
+              "phone": "0812-5400-7788", "city": "Balikpapan", "province": "Kalimantan Timur",
+              "subsector": "kuliner", "business_name": None, "nib": None, "locale": "id",
+              "status": status, "active_since": None, "valid_until": None,
+              "created_at": now, "updated_at": now}
+    record.update(overrides)
+    return record
+
+
+def times_skipped_as_applied(service, handler, envelope):
+    """How often ``service`` (a ServiceProcess) logged that ``handler`` received this
+    message again and skipped it (shared.handlers: "<service>.<handler> already
+    applied ...")."""
+    return service.log().count(f"{service.name}.{handler} already applied "
+                               f"{envelope['event_type']} {envelope['event_id']}; skipping")
 
 
 class MessageLog:

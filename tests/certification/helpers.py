@@ -71,23 +71,3 @@ def publish_as(config, source_service, event_type, data, envelope=None):
     event_dispatcher(config)(source_service, event_type, envelope)
     return envelope
 
-
-def member_record(status="active", **overrides):
-    """A member record as the members service sends it, for feeding certification's
-    view without a members service."""
-    now = datetime.now(timezone.utc)
-    record = {"id": str(uuid.uuid4()), "member_number": None,
-              "full_name": f"Anggota {tag()}", "email": f"anggota.{tag().lower()}@example.id",
-              "phone": "0812-5400-7788", "city": "Balikpapan", "province": "Kalimantan Timur",
-              "subsector": "desain_komunikasi_visual", "business_name": None, "nib": None,
-              "locale": "id", "status": status, "active_since": None, "valid_until": None,
-              "created_at": now.isoformat(), "updated_at": now.isoformat()}
-    record.update(overrides)
-    return record
-
-
-def skipped_as_applied(service, handler, envelope):
-    """Whether the service logged that ``handler`` received this message again and
-    skipped it (shared.handlers: "<service>.<handler> already applied ...")."""
-    return (f"certification.{handler} already applied {envelope['event_type']} "
-            f"{envelope['event_id']}; skipping") in service.log()

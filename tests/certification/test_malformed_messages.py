@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from shared.handlers import ATTEMPTS_HEADER, ERROR_HEADER, ORIGINAL_QUEUE_HEADER
-from tests.certification.helpers import in_days, member_record, publish_as
-from tests.support import parked_message
+from tests.certification.helpers import in_days, publish_as
+from tests.support import member_record, parked_message
 
 
 def attendance(**overrides):

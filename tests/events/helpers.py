@@ -42,23 +42,3 @@ def publish_as(config, source_service, event_type, data, envelope=None):
     event_dispatcher(config)(source_service, event_type, envelope)
     return envelope
 
-
-def member_record(status="active", **overrides):
-    """A member record as the members service sends it, for feeding events' view
-    without a members service."""
-    now = datetime.now(timezone.utc)
-    record = {"id": str(uuid.uuid4()), "member_number": None,
-              "full_name": f"Anggota {tag()}", "email": f"anggota.{tag()}@example.id",
-              "phone": "0812-5400-7788", "city": "Balikpapan", "province": "Kalimantan Timur",
-              "subsector": "kuliner", "business_name": None, "nib": None, "locale": "id",
-              "status": status, "active_since": None, "valid_until": None,
-              "created_at": now.isoformat(), "updated_at": now.isoformat()}
-    record.update(overrides)
-    return record
-
-
-def times_skipped_as_applied(service, handler, envelope):
-    """How often the service logged that ``handler`` received this message again and
-    skipped it (shared.handlers: "<service>.<handler> already applied ...")."""
-    return service.log().count(f"events.{handler} already applied {envelope['event_type']} "
-                               f"{envelope['event_id']}; skipping")

@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from shared.handlers import ATTEMPTS_HEADER, ERROR_HEADER
-from tests.events.helpers import (
-    make_event, make_member, member_record, publish_as, times_skipped_as_applied,
+from tests.events.helpers import make_event, make_member, publish_as
+from tests.support import (
+    member_record, parked_message, remote_error, times_skipped_as_applied, wait_until,
 )
-from tests.support import parked_message, remote_error, wait_until
 
 
 def view_of(events_db, member_id):
