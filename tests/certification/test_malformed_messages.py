@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from shared.handlers import ATTEMPTS_HEADER, ERROR_HEADER, ORIGINAL_QUEUE_HEADER
 from tests.certification.helpers import in_days, publish_as
-from tests.support import member_record, parked_message
+from tests.support import member_record, parked_message, view_status
 
 
 def attendance(**overrides):
@@ -54,3 +54,21 @@ def test_a_message_lacking_a_needed_field_is_parked_at_once(
                 assert connection.execute(sa.text(
                     f"SELECT count(*) FROM {table} WHERE member_id = :id"),
                     {"id": member_id}).scalar() == 0
+
+
+def test_a_members_message_with_an_unreadable_updated_at_is_parked_at_once(
+        crpc, base_config, certification_db):
+    """shared.envelope.require_time: a time that cannot be read never will be, so
+    the message is parked, not retried as if it might pass."""
+    record = member_record(updated_at="soon")
+    envelope = publish_as(base_config, "members", "member_updated", record)
+    parked, headers = parked_message(base_config, envelope["event_id"], "certification.dead-letter")
+    assert parked == envelope
+    assert headers[ATTEMPTS_HEADER] == 1, headers
+    assert headers[ERROR_HEADER] == "MalformedMessage: updated_at is not an ISO 8601 time", headers
+    assert headers[ORIGINAL_QUEUE_HEADER].endswith("--certification.on_member_updated")
+    assert view_status(certification_db, record["id"]) is None
+    with certification_db.connect() as connection:
+        assert connection.execute(sa.text(
+            "SELECT count(*) FROM processed_messages WHERE event_id = :id"),
+            {"id": envelope["event_id"]}).scalar() == 0

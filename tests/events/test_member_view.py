@@ -131,3 +131,16 @@ def test_a_members_message_lacking_a_needed_field_is_parked_at_once(
     assert headers[ATTEMPTS_HEADER] == 1, headers
     assert headers[ERROR_HEADER] == "MalformedMessage: data lacks subsector", headers
     assert view_of(events_db, record["id"]) is None
+
+
+def test_a_members_message_with_an_unreadable_updated_at_is_parked_at_once(
+        erpc, base_config, events_db):
+    """shared.envelope.require_time: a time that cannot be read never will be, so
+    the message is parked at the first attempt naming the field, not retried."""
+    record = member_record(updated_at="soon")
+    envelope = publish_as(base_config, "members", "member_activated", record)
+    parked, headers = parked_message(base_config, envelope["event_id"], "events.dead-letter")
+    assert parked == envelope
+    assert headers[ATTEMPTS_HEADER] == 1, headers
+    assert headers[ERROR_HEADER] == "MalformedMessage: updated_at is not an ISO 8601 time", headers
+    assert view_of(events_db, record["id"]) is None
