@@ -129,11 +129,7 @@ def base_config(amqp_uri, tmp_path_factory):
     })
 
 
-@pytest.fixture
-def vhost_config(infrastructure, base_config, request):
-    """base_config pointed at a RabbitMQ vhost of the test's own: services it starts
-    there share no queue with the session's services (which would otherwise take
-    half of its calls and messages)."""
+def _own_vhost_config(infrastructure, base_config, request):
     if request.config.getoption("--docker"):
         pytest.skip("needs rabbitmqctl to make a vhost of its own")
     base = urlsplit(infrastructure[0])
@@ -144,6 +140,21 @@ def vhost_config(infrastructure, base_config, request):
     yield {**base_config,
            "AMQP_URI": urlunsplit(base._replace(path="/" + quote(vhost, safe="")))}
     subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True)
+
+
+@pytest.fixture
+def vhost_config(infrastructure, base_config, request):
+    """base_config pointed at a RabbitMQ vhost of the test's own: services it starts
+    there share no queue with the session's services (which would otherwise take
+    half of its calls and messages)."""
+    yield from _own_vhost_config(infrastructure, base_config, request)
+
+
+@pytest.fixture(scope="module")
+def module_vhost_config(infrastructure, base_config, request):
+    """As vhost_config, for a test module's own services: tests whose changes would
+    reach every other test's data (expiring everything due) run on those."""
+    yield from _own_vhost_config(infrastructure, base_config, request)
 
 
 # The running services and their subscribers, shared by every test folder.

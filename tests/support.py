@@ -14,6 +14,7 @@ from pathlib import Path
 import eventlet
 import pytest
 import sqlalchemy as sa
+from nameko.containers import ServiceContainer
 from nameko.events import event_handler
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
@@ -233,6 +234,20 @@ def subscriber_class(source_service, event_types, message_log, name="outside_sub
         handler.__name__ = f"on_{event_type}"
         attrs[handler.__name__] = event_handler(source_service, event_type)(handler)
     return type("OutsideSubscriber", (), attrs)
+
+
+@contextmanager
+def listening(config, source_service, event_types, name="outside_subscriber"):
+    """A MessageLog of ``source_service``'s messages on ``config``'s broker: its
+    subscriber is started (its queues declared) before the block runs."""
+    message_log = MessageLog()
+    container = ServiceContainer(
+        subscriber_class(source_service, event_types, message_log, name=name), config)
+    container.start()
+    try:
+        yield message_log
+    finally:
+        container.stop()
 
 
 class TcpProxy:

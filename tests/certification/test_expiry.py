@@ -1,12 +1,60 @@
 """Certificate expiry and its reminders, each sent exactly once: by the daily timer
-alone (every second in the test fixture), and when ``expire_due`` is called several
-times at the same moment."""
+alone (every second here), and when ``expire_due`` is called several times at the
+same moment.
+
+On a members and certification pair of this module's own (vhost and databases):
+``expire_due`` expires every certificate due at the ``now`` it is given, which on
+the session's certification would be other tests' certificates too."""
 from datetime import datetime, timedelta, timezone
 
 import eventlet
+import pytest
 import sqlalchemy as sa
+from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.timeutil import iso
+from tests.certification.helpers import issue_certificate
+from tests.service_fixtures import CERTIFICATE_EVENTS
+from tests.support import listening, running_service
+
+
+@pytest.fixture(scope="module")
+def own_certification(module_vhost_config, make_database, tmp_path_factory):
+    """``(rpc, database engine, messages)``: certification (its expiry timer every
+    second) and the members it asks, on this module's own vhost and databases, and
+    a subscriber to certification."""
+    config = module_vhost_config
+    folder = tmp_path_factory.mktemp("certificate_expiry")
+    db_url = make_database("certificate_expiry")
+    engine = sa.create_engine(db_url)
+    try:
+        with listening(config, "certification", CERTIFICATE_EVENTS,
+                       name="certificate_watcher") as messages, \
+                running_service("members", config, make_database("certificate_expiry_members"),
+                                folder), \
+                running_service("certification", config, db_url, folder,
+                                CERTIFICATE_EXPIRY_CHECK_SECONDS="1"), \
+                ClusterRpcProxy(config, timeout=30) as rpc:
+            yield rpc, engine, messages
+    finally:
+        engine.dispose()
+
+
+# These stand in for the session's fixtures of the same names, in this module only
+# (the scheme, assessor, assessment and issued fixtures use this crpc).
+@pytest.fixture(scope="module")
+def crpc(own_certification):
+    return own_certification[0]
+
+
+@pytest.fixture(scope="module")
+def certification_db(own_certification):
+    return own_certification[1]
+
+
+@pytest.fixture(scope="module")
+def certificate_messages(own_certification):
+    return own_certification[2]
 
 
 def set_valid_until(certification_db, number, valid_until):
@@ -24,8 +72,9 @@ def outbox_count(certification_db, event_type, number):
 
 
 def test_the_daily_timer_expires_a_certificate_by_itself(
-        crpc, issued, certification_db, certificate_messages):
+        crpc, scheme, assessor, assessment, issued, certification_db, certificate_messages):
     _, certificate = issued
+    _, later = issue_certificate(crpc, scheme, assessor, assessment)
     number = certificate["number"]
     past = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=1)
     set_valid_until(certification_db, number, past)
@@ -35,7 +84,12 @@ def test_the_daily_timer_expires_a_certificate_by_itself(
     assert expired["data"]["valid_until"] == iso(past)
     assert crpc.certification.get_certificate(number)["status"] == "expired"
     assert crpc.certification.verify(number)["valid"] is False
-    eventlet.sleep(1.5)  # the timer has run again since: nothing more for this one
+
+    # Another certificate made due only now: its expiry shows that the timer has run
+    # again since. Anything that run sent again for the first one would be in the
+    # outbox before it, and relayed before it (in commit order, to the same queue).
+    set_valid_until(certification_db, later["number"], past)
+    certificate_messages.wait_for("certificate_expired", number=later["number"], timeout=10)
     assert outbox_count(certification_db, "certificate_expired", number) == 1
     assert len(certificate_messages.of_type("certificate_expired", number=number)) == 1
 

@@ -8,16 +8,42 @@ expire_due lapses only active members.
 from datetime import datetime, timedelta
 
 import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.members.domain import STATUSES
 from tests.members.helpers import let_stray_messages_arrive, messages_about, new_member_data
-from tests.support import remote_error
+from tests.service_fixtures import MEMBER_EVENTS
+from tests.support import listening, remote_error, running_service
 
 ACTIONS = ("activate", "suspend", "reinstate", "renew")
 ALLOWED = {("pending", "activate"), ("active", "suspend"), ("suspended", "reinstate"),
            ("active", "renew"), ("lapsed", "renew")}
 CONFLICTS = [(status, action) for status in STATUSES for action in ACTIONS
              if (status, action) not in ALLOWED]
+
+
+@pytest.fixture(scope="module")
+def own_members(module_vhost_config, make_database, tmp_path_factory):
+    """``(rpc, messages)``: a members service of this module's own (vhost and
+    database), and a subscriber to it. expire_due here lapses every active member
+    the service has: on the session's members, other tests' members too."""
+    config = module_vhost_config
+    with listening(config, "members", MEMBER_EVENTS) as messages, \
+            running_service("members", config, make_database("members_state_machine"),
+                            tmp_path_factory.mktemp("members_state_machine")), \
+            ClusterRpcProxy(config, timeout=30) as rpc:
+        yield rpc, messages
+
+
+# These stand in for the session's fixtures of the same names, in this module only.
+@pytest.fixture(scope="module")
+def rpc(own_members):
+    return own_members[0]
+
+
+@pytest.fixture(scope="module")
+def member_messages(own_members):
+    return own_members[1]
 
 
 def call(rpc, action, member_id):
@@ -31,7 +57,8 @@ def a_day_after(*members):
 
 
 # First in this module on purpose: a `now` past these members' valid_until lapses
-# every active member activated before them, the module's shared ones included.
+# every active member activated before them (on this module's own members service),
+# the module's shared ones included.
 def test_expire_due_lapses_only_active_members(rpc, member_messages):
     lapsing = rpc.members.activate(rpc.members.register(new_member_data())["id"])
     suspended = rpc.members.activate(rpc.members.register(new_member_data())["id"])
