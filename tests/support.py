@@ -421,20 +421,26 @@ class SmtpServer:
         self.process.wait(10)
 
 
-def parked_message(config, event_id, queue, timeout=15):
+def parked_message(config, event_id, queue, timeout=15, matches=None):
     """``(envelope, headers)`` of the message ``event_id`` once it is in the dead-letter
-    ``queue`` (other parked messages taken on the way are dropped)."""
+    ``queue`` (other parked messages taken on the way are dropped). For a message
+    without an event_id, ``matches(envelope)`` picks it instead."""
+    if matches is None:
+        def matches(envelope):
+            return envelope.get("event_id") == event_id
+
     def parked():
         for body, headers in drain_queue(config["AMQP_URI"], queue):
             try:
                 envelope = json.loads(body)
             except ValueError:
                 continue
-            if isinstance(envelope, dict) and envelope.get("event_id") == event_id:
+            if isinstance(envelope, dict) and matches(envelope):
                 return envelope, headers
         return None
 
-    return wait_until(parked, timeout=timeout, message=f"message {event_id} parked in {queue}")
+    return wait_until(parked, timeout=timeout,
+                      message=f"message {event_id or '(matched)'} parked in {queue}")
 
 
 class FakeSmsGateway:
