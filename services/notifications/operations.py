@@ -2,16 +2,16 @@
 notifications and deliveries, answer the RPC methods. Sending is in ``delivery.py``."""
 import uuid
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 
 from services.notifications import domain, schemas
 from services.notifications.models import Contact, Delivery, Notification, Preference
 from shared.db import insert_ignoring_duplicates, upsert_if_newer
-from shared.envelope import MalformedMessage, require_fields
+from shared.envelope import require_fields, require_time
 from shared.errors import Conflict, NotFound, ValidationError
 from shared.pagination import paginate
 from shared.schemas import load, parse_uuid
-from shared.timeutil import parse_iso_datetime, utcnow, utcnow_precise
+from shared.timeutil import utcnow, utcnow_precise
 
 BATCH_SIZE = 500
 DEFAULT_PREFERENCES = {"email": True, "sms": True, "announcements": True}
@@ -28,10 +28,7 @@ retry_filters_schema = schemas.RetryFilters()
 def apply_member_record(session, record):
     """Keep a member's contact details from a members message; newer wins."""
     require_fields(record, "id", "full_name", "status", "subsector", "city", "updated_at")
-    try:
-        updated_at = parse_iso_datetime(record["updated_at"], "updated_at")
-    except ValidationError:
-        raise MalformedMessage("updated_at is not an ISO 8601 time") from None
+    updated_at = require_time(record, "updated_at")
     upsert_if_newer(session, Contact.__table__, ["member_id"], {
         "member_id": str(record["id"]),
         "full_name": record["full_name"],
@@ -230,16 +227,31 @@ def _requeue(now):
             "retried_at": now}
 
 
+def _channel_still_wanted():
+    """A condition on ``Delivery``: its member has not turned its channel off since (no
+    preferences row means the defaults: everything on). A resend must not override an
+    opt-out made after the first try."""
+    turned_off = select(Preference.member_id).where(
+        Preference.member_id == Delivery.member_id,
+        or_(and_(Delivery.channel == "email", Preference.email.is_(False)),
+            and_(Delivery.channel == "sms", Preference.sms.is_(False))))
+    return ~exists(turned_off)
+
+
 def retry_delivery(session, delivery_id):
     """A ``failed`` delivery sent again (once more through the whole schedule)."""
     delivery_id = parse_uuid(delivery_id, "delivery_id")
     # One conditional statement: two operators retrying at once re-queue it once.
     requeued = session.execute(
-        update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "failed")
+        update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "failed",
+                               _channel_still_wanted())
         .values(**_requeue(utcnow()))).rowcount
     delivery = session.get(Delivery, delivery_id, populate_existing=True)
     if delivery is None:
         raise NotFound(f"no delivery {delivery_id}")
+    if not requeued and delivery.status == "failed":
+        raise Conflict(f"delivery {delivery_id}: its member has since turned "
+                       f"{delivery.channel} off")
     if not requeued:
         raise Conflict(f"delivery {delivery_id} is {delivery.status}: only a failed "
                        "delivery can be retried")
@@ -248,9 +260,13 @@ def retry_delivery(session, delivery_id):
 
 def retry_failed(session, filters):
     """Every ``failed`` delivery matching ``filters`` (``member_id``, ``channel``,
-    ``event_type``; none: all) sent again; returns how many."""
+    ``event_type``, ``created_after``; none: all) sent again, except where the member
+    has since turned that channel off; returns how many."""
     filters = load(retry_filters_schema, filters, field_name="filters")
-    statement = update(Delivery).where(Delivery.status == "failed")
+    statement = update(Delivery).where(Delivery.status == "failed", _channel_still_wanted())
+    created_after = filters.pop("created_after", None)
+    if created_after is not None:
+        statement = statement.where(Delivery.created_at > created_after)
     for name, value in filters.items():
         statement = statement.where(getattr(Delivery, name) == value)
     return session.execute(statement.values(**_requeue(utcnow()))).rowcount

@@ -1,6 +1,5 @@
 """The notifications service against the real broker and database, a real SMTP
 server (aiosmtpd) and a local stand-in for the SMS gateway."""
-import json
 import math
 import uuid
 from datetime import datetime, timezone
@@ -14,7 +13,7 @@ from services.notifications import domain, operations
 from shared.envelope import make_envelope
 from tests.notifications.samples import sample, validate
 from tests.support import (
-    drain_queue, names_field, parked_message, remote_error, validation_fields, wait_until,
+    names_field, parked_message, remote_error, validation_fields, wait_until,
 )
 
 
@@ -242,9 +241,11 @@ def test_retries_wait_the_configured_delays(nrpc, sms_gateway, notifications_ser
     assert len(times) == len(delays) + 1
     gaps = [later - earlier for earlier, later in zip(times, times[1:])]
     for gap, delay in zip(gaps, delays):
-        # At least the delay (it counts from the failed answer, after the request);
-        # at most a poll (NOTIFY_POLL_SECONDS) and some scheduling later.
-        assert delay <= gap < delay + 1.0, (gaps, delays)
+        # At least the delay (it counts from the failed answer, after the request).
+        # At most a poll (NOTIFY_POLL_SECONDS) and scheduling later: generously, as a
+        # loaded machine can hold a green thread up for seconds; the bound only catches
+        # a retry that waits for something else (a much longer delay, a stuck worker).
+        assert delay <= gap < delay + 5, (gaps, delays)
 
 
 def test_retry_delays_that_shrink_stop_the_service_at_start():
@@ -389,13 +390,15 @@ def test_an_announcement_to_five_thousand_members_is_written_in_batches(
 
 
 def test_a_malformed_message_is_parked_with_the_reason(nrpc, base_config):
-    event_dispatcher(base_config)("certification", "certificate_issued",
-                                  {"event_type": "certificate_issued", "data": {}})
-    parked = wait_until(lambda: drain_queue(base_config["AMQP_URI"], "notifications.dead-letter"),
-                        timeout=15)
-    [(body, headers)] = parked
+    # No event_id to find it by among what other tests parked: a marker in its data.
+    marker = str(uuid.uuid4())
+    sent = {"event_type": "certificate_issued", "data": {"marker": marker}}
+    event_dispatcher(base_config)("certification", "certificate_issued", sent)
+    parked, headers = parked_message(
+        base_config, None, "notifications.dead-letter",
+        matches=lambda envelope: envelope.get("data") == {"marker": marker})
+    assert parked == sent
     assert "event_id" in headers["x-ekraf-error"] and headers["x-ekraf-attempts"] == 1
-    assert json.loads(body)["data"] == {}
 
 
 def rows_written(notifications_db, event_id):
@@ -504,6 +507,39 @@ def test_retry_failed_takes_every_failed_delivery_matching_its_filters(nrpc, sms
     [still_failed] = deliveries(nrpc, member["id"], channel="sms", status="failed")
     assert still_failed["event_type"] == "member_registered" and still_failed["retries"] == 0
     assert nrpc.notifications.retry_failed({"member_id": member["id"]}) == 1
+    wait_until(lambda: len(deliveries(nrpc, member["id"], channel="sms", status="sent")) == 2,
+               timeout=15, message="both SMS sent")
+
+
+def test_retry_leaves_alone_what_is_too_old_or_no_longer_wanted(nrpc, sms_gateway):
+    """``created_after`` keeps an operator from resending months-old notices; a member
+    who turned SMS off since the failure is not sent it again, by either method."""
+    from datetime import timedelta
+
+    phone, e164 = new_phone()
+    sms_gateway.failures[e164] = 99
+    member = new_member(nrpc, phone=phone)
+    failed = failed_sms(nrpc, member["id"], count=2)
+    sms_gateway.failures[e164] = 0
+    made = min(datetime.fromisoformat(d["created_at"]) for d in failed)
+    later = (made + timedelta(minutes=5)).isoformat()
+    assert nrpc.notifications.retry_failed({"member_id": member["id"],
+                                            "created_after": later}) == 0
+    for bad in ("2026-11-28", "2026-11-28T10:00:00", "yesterday", 5):
+        assert names_field(validation_fields(nrpc.notifications.retry_failed,
+                                             {"created_after": bad}), "created_after")
+
+    nrpc.notifications.set_preferences(member["id"], {"sms": False})
+    error = remote_error(nrpc.notifications.retry_delivery, failed[0]["id"])
+    assert error.exc_type == "Conflict" and "turned sms off" in error.value
+    earlier = (made - timedelta(minutes=5)).isoformat()
+    assert nrpc.notifications.retry_failed({"member_id": member["id"],
+                                            "created_after": earlier}) == 0
+    assert deliveries(nrpc, member["id"], channel="sms") == failed  # nothing written
+
+    nrpc.notifications.set_preferences(member["id"], {"sms": True})
+    assert nrpc.notifications.retry_failed({"member_id": member["id"],
+                                            "created_after": earlier}) == 2
     wait_until(lambda: len(deliveries(nrpc, member["id"], channel="sms", status="sent")) == 2,
                timeout=15, message="both SMS sent")
 
