@@ -19,7 +19,7 @@ from shared.errors import Conflict, Forbidden, NotFound, ValidationError
 from shared.member_view import current_member
 from shared.pagination import paginate
 from shared.schemas import SCHEME_CODE, ReasonSchema, load, parse_uuid
-from shared.timeutil import iso, parse_input_time, parse_iso_datetime, utcnow, utcnow_precise
+from shared.timeutil import iso, parse_input_time, utcnow, utcnow_precise
 
 create_scheme_schema = schemas.CreateSchemeSchema()
 register_assessor_schema = schemas.RegisterAssessorSchema()
@@ -186,11 +186,10 @@ def record_training_attendance(session, data):
         return  # only a training that prepares for a scheme counts
     key = (str(data["member_id"]), data["scheme_code"], str(data["event_id"]))
     if session.get(TrainingAttendance, key) is None:
-        checked_in_at = data.get("checked_in_at")
         session.add(TrainingAttendance(
             member_id=key[0], scheme_code=key[1], event_id=key[2],
-            attended_at=parse_iso_datetime(checked_in_at, "checked_in_at")
-            if checked_in_at else utcnow()))
+            attended_at=require_time(data, "checked_in_at")
+            if data.get("checked_in_at") else utcnow()))
 
 
 def _current_member(session, members, member_id):

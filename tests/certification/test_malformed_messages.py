@@ -72,3 +72,17 @@ def test_a_members_message_with_an_unreadable_updated_at_is_parked_at_once(
         assert connection.execute(sa.text(
             "SELECT count(*) FROM processed_messages WHERE event_id = :id"),
             {"id": envelope["event_id"]}).scalar() == 0
+
+
+def test_an_attendance_with_an_unreadable_check_in_time_is_parked_at_once(
+        crpc, base_config, certification_db):
+    data = attendance(checked_in_at="yesterday")
+    envelope = publish_as(base_config, "events", "attendance_recorded", data)
+    parked, headers = parked_message(base_config, envelope["event_id"], "certification.dead-letter")
+    assert parked == envelope
+    assert headers[ATTEMPTS_HEADER] == 1, headers
+    assert headers[ERROR_HEADER] == "MalformedMessage: checked_in_at is not an ISO 8601 time"
+    with certification_db.connect() as connection:
+        assert connection.execute(sa.text(
+            "SELECT count(*) FROM training_attendance WHERE member_id = :id"),
+            {"id": data["member_id"]}).scalar() == 0
