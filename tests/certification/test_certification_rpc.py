@@ -640,36 +640,6 @@ def test_list_certificates_filters(crpc, scheme, assessor, assessment):
         {"member_id": member["id"], "status": "revoked"})["items"] == []
 
 
-def test_expiry_and_the_90_and_30_day_reminders_each_once(
-        crpc, scheme, assessor, assessment, certificate_messages):
-    _, _, certificate = certify(crpc, scheme, assessor, assessment)
-    number = certificate["number"]
-    until = parse_time(certificate["valid_until"])
-
-    def at(delta):
-        return (until + delta).isoformat()
-
-    crpc.certification.expire_due(at(-timedelta(days=100)))
-    eventlet.sleep(0.5)
-    assert certificate_messages.of_type("certificate_expiring", number=number) == []
-    assert crpc.certification.expire_due(at(-timedelta(days=89)))["expiring_90"] >= 1
-    crpc.certification.expire_due(at(-timedelta(days=60)))       # nothing new
-    [ninety] = certificate_messages.wait_for("certificate_expiring", number=number)
-    assert ninety["data"]["days_left"] == 89
-    assert crpc.certification.expire_due(at(-timedelta(days=29)))["expiring_30"] >= 1
-    crpc.certification.expire_due(at(-timedelta(days=10)))
-    reminders = certificate_messages.wait_for("certificate_expiring", count=2, number=number)
-    assert sorted(m["data"]["days_left"] for m in reminders) == [29, 89]
-    assert crpc.certification.get_certificate(number)["status"] == "active"
-    assert crpc.certification.expire_due(at(timedelta(seconds=1)))["expired"] >= 1
-    assert crpc.certification.get_certificate(number)["status"] == "expired"
-    assert crpc.certification.verify(number)["valid"] is False
-    certificate_messages.wait_for("certificate_expired", number=number)
-    eventlet.sleep(0.5)
-    assert len(certificate_messages.of_type("certificate_expiring", number=number)) == 2
-    assert remote_error(crpc.certification.suspend_certificate, number, "x").exc_type == "Conflict"
-
-
 def test_the_daily_timer_sends_reminders_by_itself(
         crpc, scheme, assessor, assessment, certification_db, certificate_messages):
     _, _, certificate = certify(crpc, scheme, assessor, assessment)

@@ -15,7 +15,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from shared.timeutil import iso
 from tests.certification.helpers import issue_certificate
 from tests.service_fixtures import CERTIFICATE_EVENTS
-from tests.support import listening, running_service
+from tests.support import listening, remote_error, running_service
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +126,32 @@ def test_expire_due_called_many_times_at_once_sends_each_message_once(
     assert sorted((m["data"]["reminder"], m["data"]["days_left"]) for m in reminders) == [
         (30, 29), (90, 89)]
     assert len(certificate_messages.of_type("certificate_expired", number=number)) == 1
+
+
+def test_expiry_and_the_90_and_30_day_reminders_each_once(
+        crpc, scheme, assessor, assessment, certificate_messages):
+    """expire_due called one day after another: nothing until 90 days before, each
+    reminder once, then the expiry; an expired certificate verifies as not valid and
+    is final."""
+    _, certificate = issue_certificate(crpc, scheme, assessor, assessment)
+    number = certificate["number"]
+    until = datetime.fromisoformat(certificate["valid_until"])
+
+    def at(delta):
+        return (until + delta).isoformat()
+
+    assert crpc.certification.expire_due(at(-timedelta(days=100)))["expiring_90"] == 0
+    assert crpc.certification.expire_due(at(-timedelta(days=89)))["expiring_90"] >= 1
+    assert crpc.certification.expire_due(at(-timedelta(days=60)))["expiring_90"] == 0
+    [ninety] = certificate_messages.wait_for("certificate_expiring", number=number)
+    assert ninety["data"]["days_left"] == 89
+    assert crpc.certification.expire_due(at(-timedelta(days=29)))["expiring_30"] >= 1
+    assert crpc.certification.expire_due(at(-timedelta(days=10)))["expiring_30"] == 0
+    reminders = certificate_messages.wait_for("certificate_expiring", count=2, number=number)
+    assert sorted(m["data"]["days_left"] for m in reminders) == [29, 89]
+    assert crpc.certification.get_certificate(number)["status"] == "active"
+    assert crpc.certification.expire_due(at(timedelta(seconds=1)))["expired"] >= 1
+    assert crpc.certification.get_certificate(number)["status"] == "expired"
+    assert crpc.certification.verify(number)["valid"] is False
+    certificate_messages.wait_for("certificate_expired", number=number)
+    assert remote_error(crpc.certification.suspend_certificate, number, "x").exc_type == "Conflict"

@@ -243,27 +243,6 @@ def test_renew_extends_from_the_later_of_now_and_valid_until(rpc, active_member,
     member_messages.wait_for("member_renewed", id=active_member["id"])
 
 
-def test_expire_due_lapses_members_past_valid_until_and_renew_revives(
-        rpc, active_member, member_messages):
-    valid_until = parse_time(active_member["valid_until"])
-    just_before = (valid_until - timedelta(seconds=1)).isoformat()
-    rpc.members.expire_due(just_before)
-    assert rpc.members.get(active_member["id"])["status"] == "active"
-
-    later = (valid_until + timedelta(days=1)).isoformat()
-    count = rpc.members.expire_due(later)
-    assert count >= 1
-    lapsed = rpc.members.get(active_member["id"])
-    assert lapsed["status"] == "lapsed"
-    member_messages.wait_for("member_lapsed", id=active_member["id"])
-    assert remote_error(rpc.members.suspend, active_member["id"], "x").exc_type == "Conflict"
-
-    renewed = rpc.members.renew(active_member["id"])
-    assert renewed["status"] == "active"
-    # Lapsed in the past: the new year runs from now, not from the old end.
-    assert parse_time(renewed["valid_until"]) > datetime.now(timezone.utc) + timedelta(days=360)
-
-
 def test_the_timer_lapses_members_past_valid_until_by_itself(
         rpc, active_member, members_db, member_messages):
     with members_db.begin() as connection:

@@ -5,7 +5,7 @@ expire_due lapses only active members.
     pending --activate--> active --suspend--> suspended --reinstate--> active
     active --(valid_until passes)--> lapsed --renew--> active;  active --renew--> active
 """
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
@@ -133,3 +133,25 @@ def test_every_move_the_contract_allows_is_allowed(rpc, member_messages):
             ("reinstate", "active", "member_reinstated")]:
         assert call(rpc, action, member["id"])["status"] == status
         member_messages.wait_for(event_type, id=member["id"])
+
+
+# Last in this module on purpose: its `now` a day past this member's valid_until lapses
+# every active member of this module's own service (never the session's members).
+def test_expire_due_lapses_members_past_valid_until_and_renew_revives(rpc, member_messages):
+    member = rpc.members.activate(rpc.members.register(new_member_data())["id"])
+    valid_until = datetime.fromisoformat(member["valid_until"])
+    just_before = (valid_until - timedelta(seconds=1)).isoformat()
+    rpc.members.expire_due(just_before)
+    assert rpc.members.get(member["id"])["status"] == "active"
+
+    later = (valid_until + timedelta(days=1)).isoformat()
+    assert rpc.members.expire_due(later) >= 1
+    assert rpc.members.get(member["id"])["status"] == "lapsed"
+    member_messages.wait_for("member_lapsed", id=member["id"])
+    assert remote_error(rpc.members.suspend, member["id"], "x").exc_type == "Conflict"
+
+    renewed = rpc.members.renew(member["id"])
+    assert renewed["status"] == "active"
+    # Lapsed in the past: the new year runs from now, not from the old end.
+    assert datetime.fromisoformat(renewed["valid_until"]) > \
+        datetime.now(timezone.utc) + timedelta(days=360)
