@@ -5,10 +5,12 @@ text) and unknown paths in HTML. Here every answer is JSON, errors map to status
 codes (ValidationError 400, Forbidden 403, NotFound 404, Conflict 409, anything
 else 500 with only a log reference), only GET and HEAD are served, each client
 address gets ``HTTP_RATE_LIMIT_PER_MINUTE`` requests a minute (then 429 with
-Retry-After), and every response carries security headers. A handler may answer a
+Retry-After; behind a reverse proxy named in ``TRUSTED_PROXIES``, the client is the
+address the proxy saw, from ``X-Forwarded-For``), and every response carries security headers. A handler may answer a
 person with an HTML page (``html_response``), e.g. after content negotiation; such
 an answer, error pages included, goes out as the handler made it.
 """
+import ipaddress
 import json
 import logging
 import math
@@ -101,14 +103,56 @@ class RateLimiter:
             self.buckets = {c: b for c, b in self.buckets.items() if b[1] > full}
 
 
+def trusted_networks(setting):
+    """``TRUSTED_PROXIES``: addresses or networks, comma-separated (``10.0.0.5``,
+    ``172.16.0.0/12``); empty: none. A value that is neither stops the service at start."""
+    networks = []
+    for item in str(setting or "").split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise ValueError(f"TRUSTED_PROXIES: {item.strip()!r} is not an address or "
+                                 "network (e.g. 10.0.0.5 or 172.16.0.0/12)") from None
+    return tuple(networks)
+
+
+def _is_trusted(address, networks):
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def client_address(environ, networks):
+    """Who the request is from, for the rate limit. The connecting address, unless it
+    is a trusted proxy: then the nearest address in ``X-Forwarded-For`` that is not
+    itself a trusted proxy (read from the right: entries further left were written by
+    the client and may be forged). Without a usable entry, the connecting address."""
+    remote = environ.get("REMOTE_ADDR", "")
+    if not networks or not _is_trusted(remote, networks):
+        return remote
+    hops = [hop.strip() for hop in environ.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return remote
+        if not _is_trusted(hop, networks):
+            return hop
+    return remote
+
+
 class JsonWsgiApp(WsgiApp):
     def __init__(self, server):
         super().__init__(server)
-        self.limiter = RateLimiter(float_setting(
-            server.container.config, "HTTP_RATE_LIMIT_PER_MINUTE", 120))
+        config = server.container.config
+        self.limiter = RateLimiter(float_setting(config, "HTTP_RATE_LIMIT_PER_MINUTE", 120))
+        self.trusted_proxies = trusted_networks(config.get("TRUSTED_PROXIES"))
 
     def __call__(self, environ, start_response):
-        wait = self.limiter.wait_for(environ.get("REMOTE_ADDR", ""))
+        wait = self.limiter.wait_for(client_address(environ, self.trusted_proxies))
         if wait:
             response = error_response(429, "TooManyRequests", "slow down")
             response.headers["Retry-After"] = str(math.ceil(wait))

@@ -79,6 +79,7 @@ def certification_service(base_config, make_database, members_service, certifica
         "PUBLIC_BASE_URL": "https://sertifikat.ekraf-kaltim.test",
         "CERTIFICATE_EXPIRY_CHECK_SECONDS": "1",  # the daily timer, every second here
         "HTTP_RATE_LIMIT_PER_MINUTE": "60",
+        "TRUSTED_PROXIES": "127.0.0.9",  # a reverse proxy, for the rate limit's test
     })
     process.http_base = f"http://127.0.0.1:{port}"
     yield process

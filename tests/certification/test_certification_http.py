@@ -142,3 +142,29 @@ def test_each_client_is_rate_limited_with_a_json_429(certification_service):
     assert int(response.headers["Retry-After"]) >= 1
     # Other clients are not affected.
     assert get(certification_service.http_base, "/.well-known/jwks.json")[0] == 200
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget(
+        certification_service):
+    """TRUSTED_PROXIES=127.0.0.9 here: requests through it count against the client in
+    X-Forwarded-For; the same header from anyone else is ignored (it could be forged)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(certification_service.http_base)
+
+    def status(source, forwarded_for):
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10,
+                                                source_address=(source, 0))
+        connection.request("GET", "/.well-known/jwks.json",
+                           headers={"X-Forwarded-For": forwarded_for})
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        return response.status
+
+    statuses = [status("127.0.0.9", "1.2.3.4, 203.0.113.7") for _ in range(61)]
+    assert statuses[:60] == [200] * 60 and statuses[60] == 429  # that client's budget
+    assert status("127.0.0.9", "203.0.113.8") == 200  # another client, through the proxy
+    # Not the proxy: the header counts for nothing, the connecting address is the client.
+    assert status("127.0.0.10", "203.0.113.7") == 200

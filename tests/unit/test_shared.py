@@ -182,6 +182,36 @@ def test_config_yml_reads_the_contract_env_vars(monkeypatch):
         assert key in config
 
 
+@pytest.mark.parametrize("remote, forwarded, client", [
+    ("198.51.100.7", None, "198.51.100.7"),                    # direct: the connection
+    ("198.51.100.7", "203.0.113.1", "198.51.100.7"),           # not a proxy: header ignored
+    ("10.0.0.5", "203.0.113.1", "203.0.113.1"),                # the proxy's client
+    ("10.0.0.5", "1.2.3.4, 203.0.113.1", "203.0.113.1"),       # a forged left entry ignored
+    ("10.0.0.5", "203.0.113.1, 172.16.3.4", "203.0.113.1"),    # through two trusted proxies
+    ("10.0.0.5", "172.16.3.4", "10.0.0.5"),                    # only proxies: the connection
+    ("10.0.0.5", "not-an-address", "10.0.0.5"),                # garbage: the connection
+    ("10.0.0.5", None, "10.0.0.5"),
+    ("10.0.0.5", "2001:db8::1", "2001:db8::1"),
+])
+def test_the_rate_limited_client_behind_trusted_proxies(remote, forwarded, client):
+    from shared.web import client_address, trusted_networks
+
+    networks = trusted_networks("10.0.0.5, 172.16.0.0/12")
+    environ = {"REMOTE_ADDR": remote}
+    if forwarded is not None:
+        environ["HTTP_X_FORWARDED_FOR"] = forwarded
+    assert client_address(environ, networks) == client
+    assert client_address(environ, trusted_networks("")) == remote  # none trusted
+
+
+def test_trusted_proxies_that_are_not_addresses_stop_the_service():
+    from shared.web import trusted_networks
+
+    assert trusted_networks(None) == () and trusted_networks(" , ") == ()
+    with pytest.raises(ValueError, match="proxy.example"):
+        trusted_networks("10.0.0.5,proxy.example")
+
+
 def test_rate_limiter_refills_over_time_per_client():
     from shared.web import RateLimiter
 
