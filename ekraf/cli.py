@@ -197,6 +197,31 @@ def parse_argument(text):
         return text  # a bare word: an id, a number like EKRAF-2026-000001
 
 
+def rpc_call(config, service, method, *args, timeout):
+    """One RPC call's answer. A service that is not running or does not answer in time
+    is a ClickException; an error the service answers with (NotFound, Conflict,
+    ValidationError...) is printed with its fields and exits 1."""
+    from nameko.exceptions import RpcTimeout, UnknownService
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    try:
+        with ClusterRpcProxy(config, timeout=timeout) as rpc:
+            return getattr(getattr(rpc, service), method)(*args)
+    except UnknownService:
+        raise click.ClickException(f"no service called {service!r} is running "
+                                   f"(known: {', '.join(SERVICES)})")
+    except RpcTimeout:
+        raise click.ClickException(f"{service} did not answer within {timeout:g}s; "
+                                   "is it running? (`ekraf status`)")
+    except Exception as error:
+        name = getattr(error, "exc_type", None) or type(error).__name__
+        detail = getattr(error, "errors", None)
+        err.print(f"[red]{name}[/]: {getattr(error, 'value', None) or error}")
+        if detail:
+            err.print_json(json.dumps(detail, default=str))
+        sys.exit(1)
+
+
 @cli.command()
 @click.argument("target", metavar="SERVICE.METHOD")
 @click.argument("arguments", nargs=-1, metavar="[JSON]...")
@@ -211,31 +236,13 @@ def call(ctx, target, arguments, timeout):
                                   "subsector": "kuliner"}'
     ekraf call members.get 0b6f1c1e-...        ekraf call members.list '{"city": "Samarinda"}'
     """
-    from nameko.exceptions import RpcTimeout, UnknownService
-    from nameko.standalone.rpc import ClusterRpcProxy
-
     service, dot, method = target.partition(".")
     if not dot or not service or not method:
         raise click.BadParameter("expected SERVICE.METHOD, e.g. members.get", param_hint="target")
     config, uri = load(ctx)
     check_broker(uri)
-    try:
-        with ClusterRpcProxy(config, timeout=timeout) as rpc:
-            result = getattr(getattr(rpc, service), method)(
-                *[parse_argument(argument) for argument in arguments])
-    except UnknownService:
-        raise click.ClickException(f"no service called {service!r} is running "
-                                   f"(known: {', '.join(SERVICES)})")
-    except RpcTimeout:
-        raise click.ClickException(f"{service} did not answer within {timeout:g}s; "
-                                   "is it running? (`ekraf status`)")
-    except Exception as error:
-        name = getattr(error, "exc_type", None) or type(error).__name__
-        detail = getattr(error, "errors", None)
-        err.print(f"[red]{name}[/]: {getattr(error, 'value', None) or error}")
-        if detail:
-            err.print_json(json.dumps(detail, default=str))
-        sys.exit(1)
+    result = rpc_call(config, service, method,
+                      *[parse_argument(argument) for argument in arguments], timeout=timeout)
     output = json.dumps(result, ensure_ascii=False, default=str)
     if console.is_terminal:
         console.print_json(output)
@@ -425,9 +432,6 @@ def deliveries_retry(ctx, delivery_id, every_failed, channel, member_id, event_t
     ekraf deliveries retry --failed --channel email  every failed email of the last 24h
     ekraf deliveries retry --failed --since 7d       every failed one of the last week
     """
-    from nameko.exceptions import RpcTimeout, UnknownService
-    from nameko.standalone.rpc import ClusterRpcProxy
-
     narrowed = {key: value for key, value in (("channel", channel), ("member_id", member_id),
                                               ("event_type", event_type)) if value}
     if bool(delivery_id) == every_failed:
@@ -439,26 +443,14 @@ def deliveries_retry(ctx, delivery_id, every_failed, channel, member_id, event_t
                                      - parse_duration(since, "--since")).isoformat()
     config, uri = load(ctx.parent)
     check_broker(uri)
-    try:
-        with ClusterRpcProxy(config, timeout=timeout) as rpc:
-            if delivery_id:
-                delivery = rpc.notifications.retry_delivery(delivery_id)
-            else:
-                count = rpc.notifications.retry_failed(narrowed)
-    except UnknownService:
-        raise click.ClickException("the notifications service is not running")
-    except RpcTimeout:
-        raise click.ClickException(f"notifications did not answer within {timeout:g}s; "
-                                   "is it running? (`ekraf status`)")
-    except Exception as error:  # the service's answer: NotFound, Conflict, ValidationError
-        name = getattr(error, "exc_type", None) or type(error).__name__
-        err.print(f"[red]{name}[/]: {getattr(error, 'value', None) or error}")
-        sys.exit(1)
     if delivery_id:
+        delivery = rpc_call(config, "notifications", "retry_delivery", delivery_id,
+                            timeout=timeout)
         console.print(f"re-queued delivery {delivery['id']} ({delivery['channel']}, "
                       f"{delivery['event_type']}; {delivery['attempts']} attempt(s) so far, "
                       f"last error: {delivery['last_error']})")
     else:
+        count = rpc_call(config, "notifications", "retry_failed", narrowed, timeout=timeout)
         console.print(f"re-queued {count} failed delivery(ies)")
     console.print("follow them with `ekraf call notifications.list_deliveries "
                   "'{\"status\": \"pending\"}'`")
