@@ -197,6 +197,29 @@ def member_record(status="active", **overrides):
     return record
 
 
+def publish_as(config, source_service, event_type, data, envelope=None):
+    """Publish a message as another service would (as members, as events...); a given
+    ``envelope`` is published again as it is (a redelivery)."""
+    from nameko.standalone.events import event_dispatcher
+
+    from shared.envelope import make_envelope
+
+    envelope = envelope or make_envelope(source_service, event_type, data)
+    event_dispatcher(config)(source_service, event_type, envelope)
+    return envelope
+
+
+def feed_member_view(config, engine):
+    """``(suspended, active)``: two member records published as members would, once a
+    service's member view (``engine``) holds both."""
+    suspended, active = member_record("suspended"), member_record("active")
+    publish_as(config, "members", "member_suspended", suspended)
+    publish_as(config, "members", "member_activated", active)
+    wait_until(lambda: view_status(engine, suspended["id"]) == "suspended"
+               and view_status(engine, active["id"]) == "active", message="the view fed")
+    return suspended, active
+
+
 def times_skipped_as_applied(service, handler, envelope):
     """How often ``service`` (a ServiceProcess) logged that ``handler`` received this
     message again and skipped it (shared.handlers: "<service>.<handler> already
@@ -441,6 +464,41 @@ def parked_message(config, event_id, queue, timeout=15, matches=None):
 
     return wait_until(parked, timeout=timeout,
                       message=f"message {event_id or '(matched)'} parked in {queue}")
+
+
+def parked_at_first_attempt(config, envelope, queue, error):
+    """The headers of ``envelope`` once parked in ``queue``: as it was sent, at the
+    first attempt (never retried), with ``error`` as its reason."""
+    from shared.handlers import ATTEMPTS_HEADER, ERROR_HEADER
+
+    parked, headers = parked_message(config, envelope["event_id"], queue)
+    assert parked == envelope
+    assert headers[ATTEMPTS_HEADER] == 1, headers
+    assert headers[ERROR_HEADER] == error, headers
+    return headers
+
+
+def raw_rpc(amqp_uri, routing_key, body, timeout):
+    """Send ``body`` as it is (a str) to an RPC method, as a client in any language
+    could, and return the reply's ``error`` (None when there is a result)."""
+    from kombu import Connection, Exchange, Producer, Queue
+
+    marker = uuid.uuid4().hex
+    exchange = Exchange("nameko-rpc", "topic", durable=True)
+    with Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        reply_queue = Queue(f"raw-reply-{marker}", exchange, routing_key=f"raw-{marker}",
+                            exclusive=True, auto_delete=True, channel=channel)
+        reply_queue.declare()
+        correlation_id = str(uuid.uuid4())
+        Producer(channel).publish(
+            body, exchange=exchange, routing_key=routing_key, content_type="application/json",
+            content_encoding="utf-8", serializer=None, reply_to=f"raw-{marker}",
+            correlation_id=correlation_id)
+        reply = wait_until(lambda: reply_queue.get(no_ack=True), timeout=timeout,
+                           message=f"a reply from {routing_key} to {body[:60]!r}")
+    assert reply.properties["correlation_id"] == correlation_id
+    return json.loads(reply.body)["error"]
 
 
 class FakeSmsGateway:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from nameko.exceptions import RemoteError
 
 from shared.errors import ContractError
-from tests.support import wait_until
+from tests.support import raw_rpc, wait_until
 
 ALLOWED = {"ValidationError", "NotFound", "Conflict", "Forbidden"}
 
@@ -134,31 +134,6 @@ def test_hostile_arguments_get_a_result_or_a_contract_error(all_services, servic
 UNREADABLE = '{"args": [' + "[" * 100_000 + "]" * 100_000 + '], "kwargs": {}, "marker": "%s"}'
 
 
-def _raw_rpc(amqp_uri, routing_key, body):
-    """Send ``body`` (already serialized) as an RPC request; the reply's error, or None."""
-    import json
-    import uuid
-
-    from kombu import Connection, Exchange, Producer, Queue
-
-    marker = uuid.uuid4().hex
-    exchange = Exchange("nameko-rpc", "topic", durable=True)
-    with Connection(amqp_uri) as connection:
-        channel = connection.channel()
-        reply_queue = Queue(f"hostile-reply-{marker}", exchange, routing_key=f"hostile-{marker}",
-                            exclusive=True, auto_delete=True, channel=channel)
-        reply_queue.declare()
-        correlation_id = str(uuid.uuid4())
-        Producer(channel).publish(
-            body, exchange=exchange, routing_key=routing_key,
-            content_type="application/json", content_encoding="utf-8", serializer=None,
-            reply_to=f"hostile-{marker}", correlation_id=correlation_id)
-        reply = wait_until(lambda: reply_queue.get(no_ack=True), timeout=15,
-                           message=f"a reply to the request {body[:60]!r}")
-    assert reply.properties["correlation_id"] == correlation_id
-    return json.loads(reply.body)["error"]
-
-
 def test_an_unreadable_request_gets_a_validation_error_not_a_timeout(all_services, base_config,
                                                                      members_service):
     """Nested too deeply for Python's JSON decoder: kombu cannot decode it. The caller
@@ -166,7 +141,7 @@ def test_an_unreadable_request_gets_a_validation_error_not_a_timeout(all_service
     import uuid
 
     marker = uuid.uuid4().hex
-    error = _raw_rpc(base_config["AMQP_URI"], "members.get", UNREADABLE % marker)
+    error = raw_rpc(base_config["AMQP_URI"], "members.get", UNREADABLE % marker, timeout=15)
     assert error["exc_type"] == "ValidationError" and "_request" in error["value"]
     assert all_services.members.list_subsectors()  # still answering
     assert marker not in members_service.log()  # the body was not logged
@@ -182,7 +157,7 @@ def test_a_request_not_shaped_as_nameko_sends_it_gets_a_contract_error(
     """Clients other than nameko's proxy may send any JSON: the answer is still one of
     the contract's errors (``_request`` named), never nameko's own MalformedRequest
     or a TypeError."""
-    error = _raw_rpc(base_config["AMQP_URI"], routing_key, body)
+    error = raw_rpc(base_config["AMQP_URI"], routing_key, body, timeout=15)
     if routing_key.endswith("no_such_method"):
         assert error["exc_type"] in {"ValidationError", "NotFound"}, error
     else:

@@ -2,10 +2,6 @@
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from nameko.standalone.events import event_dispatcher
-
-from shared.envelope import make_envelope
-
 
 def tag():
     return uuid.uuid4().hex[:8].upper()
@@ -64,10 +60,4 @@ def issue_certificate(rpc, scheme, assessor, session, **member_fields):
         application["id"], {"assessor_id": assessor["id"], "units": all_competent(scheme)})
     return member, result["certificate"]
 
-
-def publish_as(config, source_service, event_type, data, envelope=None):
-    """Publish a message as another service would (e.g. events' attendance_recorded)."""
-    envelope = envelope or make_envelope(source_service, event_type, data)
-    event_dispatcher(config)(source_service, event_type, envelope)
-    return envelope
 

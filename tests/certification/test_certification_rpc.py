@@ -10,12 +10,11 @@ import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.certification.helpers import (
-    all_competent, in_days, make_assessor, make_member, make_scheme, make_session, publish_as,
-    tag,
+    all_competent, in_days, make_assessor, make_member, make_scheme, make_session, tag,
 )
 from tests.support import (
-    names_field, outcome_of, remote_error, times_skipped_as_applied, validation_fields,
-    wait_until,
+    names_field, outcome_of, publish_as, remote_error, times_skipped_as_applied,
+    validation_fields, wait_until,
 )
 
 CERTIFICATE_MESSAGE_FIELDS = {"number", "member_id", "holder_name", "scheme_code",

@@ -8,10 +8,10 @@ its view is fed by members messages published as members would."""
 import pytest
 import sqlalchemy as sa
 
-from tests.certification.helpers import make_assessor, make_scheme, make_session, publish_as
+from tests.certification.helpers import make_assessor, make_scheme, make_session
 from tests.support import (
-    member_record, members_stopped, remote_error, service_alone, timed_error, view_status,
-    wait_until,
+    feed_member_view, member_record, members_stopped, remote_error, service_alone, timed_error,
+    view_status,
 )
 
 # A call that finds nobody to answer fails at once; one left waiting, after the
@@ -43,11 +43,7 @@ def test_without_members_the_view_decides_for_the_members_it_knows(
     rpc, engine, process = certification_alone
     scheme = make_scheme(rpc)
     assessment = make_session(rpc, scheme, [make_assessor(rpc, [scheme["code"]])])
-    suspended, active = member_record("suspended"), member_record("active")
-    publish_as(vhost_config, "members", "member_suspended", suspended)
-    publish_as(vhost_config, "members", "member_activated", active)
-    wait_until(lambda: view_status(engine, suspended["id"]) == "suspended"
-               and view_status(engine, active["id"]) == "active", message="the view fed")
+    suspended, active = feed_member_view(vhost_config, engine)
 
     def application(member_id):
         return {"member_id": member_id, "scheme_code": scheme["code"],

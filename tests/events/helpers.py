@@ -1,10 +1,6 @@
-"""Building blocks for events tests: members, events, times, messages sent as members."""
+"""Building blocks for events tests: members, events, times."""
 import uuid
 from datetime import datetime, timedelta, timezone
-
-from nameko.standalone.events import event_dispatcher
-
-from shared.envelope import make_envelope
 
 
 def tag():
@@ -35,10 +31,4 @@ def make_event(rpc, publish=True, **overrides):
     event = rpc.events.create_event(event_data(**overrides))
     return rpc.events.publish_event(event["id"]) if publish else event
 
-
-def publish_as(config, source_service, event_type, data, envelope=None):
-    """Publish a message as another service would (here: as members)."""
-    envelope = envelope or make_envelope(source_service, event_type, data)
-    event_dispatcher(config)(source_service, event_type, envelope)
-    return envelope
 

@@ -5,10 +5,10 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from shared.handlers import ATTEMPTS_HEADER, ERROR_HEADER
-from tests.events.helpers import make_event, make_member, publish_as
+from tests.events.helpers import make_event, make_member
 from tests.support import (
-    member_record, parked_message, remote_error, times_skipped_as_applied, wait_until,
+    member_record, parked_at_first_attempt, publish_as, remote_error, times_skipped_as_applied,
+    wait_until,
 )
 
 
@@ -126,10 +126,8 @@ def test_a_members_message_lacking_a_needed_field_is_parked_at_once(
     record = member_record()
     del record["subsector"]
     envelope = publish_as(base_config, "members", "member_updated", record)
-    parked, headers = parked_message(base_config, envelope["event_id"], "events.dead-letter")
-    assert parked == envelope
-    assert headers[ATTEMPTS_HEADER] == 1, headers
-    assert headers[ERROR_HEADER] == "MalformedMessage: data lacks subsector", headers
+    parked_at_first_attempt(base_config, envelope, "events.dead-letter",
+                            "MalformedMessage: data lacks subsector")
     assert view_of(events_db, record["id"]) is None
 
 
@@ -139,8 +137,6 @@ def test_a_members_message_with_an_unreadable_updated_at_is_parked_at_once(
     the message is parked at the first attempt naming the field, not retried."""
     record = member_record(updated_at="soon")
     envelope = publish_as(base_config, "members", "member_activated", record)
-    parked, headers = parked_message(base_config, envelope["event_id"], "events.dead-letter")
-    assert parked == envelope
-    assert headers[ATTEMPTS_HEADER] == 1, headers
-    assert headers[ERROR_HEADER] == "MalformedMessage: updated_at is not an ISO 8601 time", headers
+    parked_at_first_attempt(base_config, envelope, "events.dead-letter",
+                            "MalformedMessage: updated_at is not an ISO 8601 time")
     assert view_of(events_db, record["id"]) is None

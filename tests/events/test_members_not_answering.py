@@ -8,9 +8,9 @@ is fed by members messages published as members would."""
 import pytest
 import sqlalchemy as sa
 
-from tests.events.helpers import event_data, publish_as
+from tests.events.helpers import event_data
 from tests.support import (
-    member_record, members_stopped, service_alone, timed_error, view_status, wait_until,
+    feed_member_view, member_record, members_stopped, service_alone, timed_error, view_status,
 )
 
 # A call that finds nobody to answer fails at once; one left waiting, after the
@@ -43,11 +43,7 @@ def test_without_members_the_view_decides_for_the_members_it_knows(
     rpc, engine, process = events_alone
     event = rpc.events.create_event(event_data(members_only=True))
     event = rpc.events.publish_event(event["id"])
-    suspended, active = member_record("suspended"), member_record("active")
-    publish_as(vhost_config, "members", "member_suspended", suspended)
-    publish_as(vhost_config, "members", "member_activated", active)
-    wait_until(lambda: view_status(engine, suspended["id"]) == "suspended"
-               and view_status(engine, active["id"]) == "active", message="the view fed")
+    suspended, active = feed_member_view(vhost_config, engine)
 
     unknown = member_record()["id"]
     # No members service ever ran here: nothing to route the call to.

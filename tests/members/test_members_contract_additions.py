@@ -3,15 +3,13 @@ differs"): the 1 MiB request limit, update_profile that changes nothing, the
 ``changed_fields`` of member_updated, and the precision of times."""
 import json
 import re
-import uuid
 from datetime import datetime
 
 import pytest
-from kombu import Connection, Exchange, Producer, Queue
 
 from shared.entrypoints import MAX_REQUEST_BYTES
 from tests.members.helpers import let_stray_messages_arrive, messages_about, new_member_data
-from tests.support import remote_error, wait_until
+from tests.support import raw_rpc, remote_error
 
 
 @pytest.fixture
@@ -20,27 +18,6 @@ def member(rpc):
 
 
 # -- a request larger than 1 MiB -----------------------------------------------------
-
-def send_raw(amqp_uri, routing_key, body):
-    """Send ``body`` as it is (str) to an RPC method, as a client in any language
-    could, and return the reply's ``error`` (None when there is a result)."""
-    marker = uuid.uuid4().hex
-    exchange = Exchange("nameko-rpc", "topic", durable=True)
-    with Connection(amqp_uri) as connection:
-        channel = connection.channel()
-        reply_queue = Queue(f"raw-reply-{marker}", exchange, routing_key=f"raw-{marker}",
-                            exclusive=True, auto_delete=True, channel=channel)
-        reply_queue.declare()
-        correlation_id = str(uuid.uuid4())
-        Producer(channel).publish(
-            body, exchange=exchange, routing_key=routing_key, content_type="application/json",
-            content_encoding="utf-8", serializer=None, reply_to=f"raw-{marker}",
-            correlation_id=correlation_id)
-        reply = wait_until(lambda: reply_queue.get(no_ack=True), timeout=30,
-                           message=f"a reply from {routing_key}")
-    assert reply.properties["correlation_id"] == correlation_id
-    return json.loads(reply.body)["error"]
-
 
 def register_body(size, filler="x"):
     """A register request of exactly ``size`` bytes of UTF-8 whose business_name is
@@ -62,15 +39,15 @@ def register_body(size, filler="x"):
 def test_a_request_over_1_mib_is_a_validation_error_on_request(rpc, base_config, filler):
     before = rpc.members.stats()
 
-    error = send_raw(base_config["AMQP_URI"], "members.register",
-                     register_body(MAX_REQUEST_BYTES + 1, filler))
+    error = raw_rpc(base_config["AMQP_URI"], "members.register",
+                    register_body(MAX_REQUEST_BYTES + 1, filler), timeout=30)
     assert error["exc_type"] == "ValidationError"
     assert list(json.loads(error["value"])) == ["_request"]
 
     # The limit is the request's size in bytes: one byte less is read, and refused
     # for what it says.
-    error = send_raw(base_config["AMQP_URI"], "members.register",
-                     register_body(MAX_REQUEST_BYTES, filler))
+    error = raw_rpc(base_config["AMQP_URI"], "members.register",
+                    register_body(MAX_REQUEST_BYTES, filler), timeout=30)
     assert error["exc_type"] == "ValidationError"
     assert list(json.loads(error["value"])) == ["business_name"]
     assert rpc.members.stats() == before
