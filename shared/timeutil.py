@@ -43,28 +43,28 @@ def parse_input_time(value, field):
     ``+08:00``...). A time without one is refused rather than guessed: operators in
     Kalimantan think in WITA (+08:00), and reading their 09:00 as UTC would move an
     event or an expiry run by eight hours."""
-    parsed_naive = isinstance(value, str) and len(value) <= 40 and _is_naive(value)
-    if parsed_naive:
-        raise ValidationError.field(
-            field, "Needs a UTC offset, e.g. 2026-12-05T09:00:00+08:00 or ...T01:00:00Z.")
-    return parse_iso_datetime(value, field)
-
-
-def _is_naive(text):
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).tzinfo is None
-    except ValueError:
-        return False  # not a time at all: parse_iso_datetime says so
+    return _parse_time(value, field, offset_required=True)
 
 
 def parse_iso_datetime(value, field):
     """An ISO 8601 string (from a message or a caller); naive times are taken as UTC.
     For what callers send, use ``parse_input_time``, which refuses naive times."""
+    return _parse_time(value, field, offset_required=False)
+
+
+def _parse_time(value, field, offset_required):
     if not isinstance(value, str) or len(value) > 40:
         raise ValidationError.field(field, "Not a valid ISO 8601 datetime.")
     try:
-        parsed = as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
-    except (ValueError, OverflowError):  # overflow: e.g. year 1 at +14:00 is before year 1 UTC
+        read = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError.field(field, "Not a valid ISO 8601 datetime.") from None
+    if offset_required and read.tzinfo is None:
+        raise ValidationError.field(
+            field, "Needs a UTC offset, e.g. 2026-12-05T09:00:00+08:00 or ...T01:00:00Z.")
+    try:
+        parsed = as_utc(read)
+    except OverflowError:  # e.g. year 1 at +14:00 is before year 1 UTC
         raise ValidationError.field(field, "Not a valid ISO 8601 datetime.") from None
     if not EARLIEST <= parsed <= LATEST:
         # Far outside any real use, and it keeps date arithmetic (+36 months) from overflowing.
