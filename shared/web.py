@@ -117,12 +117,16 @@ def trusted_networks(setting):
     return tuple(networks)
 
 
-def _is_trusted(address, networks):
+def _address(text):
+    """The IP address ``text`` names, or None."""
     try:
-        ip = ipaddress.ip_address(address)
+        return ipaddress.ip_address(text)
     except ValueError:
-        return False
-    return any(ip in network for network in networks)
+        return None
+
+
+def _is_trusted(ip, networks):
+    return ip is not None and any(ip in network for network in networks)
 
 
 def client_address(environ, networks):
@@ -131,15 +135,14 @@ def client_address(environ, networks):
     itself a trusted proxy (read from the right: entries further left were written by
     the client and may be forged). Without a usable entry, the connecting address."""
     remote = environ.get("REMOTE_ADDR", "")
-    if not networks or not _is_trusted(remote, networks):
+    if not networks or not _is_trusted(_address(remote), networks):
         return remote
     hops = [hop.strip() for hop in environ.get("HTTP_X_FORWARDED_FOR", "").split(",")]
     for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
+        ip = _address(hop)
+        if ip is None:
             return remote
-        if not _is_trusted(hop, networks):
+        if not _is_trusted(ip, networks):
             return hop
     return remote
 
