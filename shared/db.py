@@ -287,6 +287,20 @@ def is_unique_violation(error):
     return "UNIQUE constraint failed" in str(getattr(error, "orig", error))
 
 
+def get_or_not_found(session, model, key, message, for_update=False):
+    """The ``model`` row with primary key ``key``, or ``NotFound(message)``.
+
+    ``for_update`` locks the row until the unit of work ends and reads it afresh,
+    so what the caller decides on is what is locked."""
+    from shared.errors import NotFound
+
+    options = {"with_for_update": True, "populate_existing": True} if for_update else {}
+    row = session.get(model, key, **options)
+    if row is None:
+        raise NotFound(message)
+    return row
+
+
 def flush_or_conflict(session, message):
     """Flush now; a broken uniqueness rule (a lost race) is a ``Conflict`` with
     ``message``, anything else stays the bug it is.
