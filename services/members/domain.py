@@ -14,15 +14,16 @@ from shared.timeutil import add_months
 MEMBERSHIP_MONTHS = 12
 DEFAULT_PROVINCE = "Kalimantan Timur"
 LOCALES = ("id", "en")
-STATUSES = ("pending", "active", "suspended", "lapsed")
+PENDING, ACTIVE, SUSPENDED, LAPSED = "pending", "active", "suspended", "lapsed"
+STATUSES = (PENDING, ACTIVE, SUSPENDED, LAPSED)
 
 # Which action may start from which status, and where it leads.
 TRANSITIONS = {
-    "activate": ({"pending"}, "active"),
-    "suspend": ({"active"}, "suspended"),
-    "reinstate": ({"suspended"}, "active"),
-    "renew": ({"active", "lapsed"}, "active"),
-    "lapse": ({"active"}, "lapsed"),
+    "activate": ({PENDING}, ACTIVE),
+    "suspend": ({ACTIVE}, SUSPENDED),
+    "reinstate": ({SUSPENDED}, ACTIVE),
+    "renew": ({ACTIVE, LAPSED}, ACTIVE),
+    "lapse": ({ACTIVE}, LAPSED),
 }
 
 _PHONE_SEPARATORS = re.compile(r"[\s\-.()]")
@@ -87,4 +88,4 @@ def renewed_until(now, valid_until):
 
 
 def is_due_to_lapse(status, valid_until, now):
-    return status == "active" and valid_until is not None and valid_until < now
+    return status == ACTIVE and valid_until is not None and valid_until < now
