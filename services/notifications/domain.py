@@ -5,8 +5,9 @@ No database, no network.
 Texts live in ``templates/<locale>/<source>.<event_type>.txt``: a ``Subject:`` line,
 a blank line, the body, with ``$placeholders`` filled from the message's data
 (``string.Template``: values are inserted as text, never evaluated). The files of
-the default locale (``id``) are the catalogue of messages this service reacts to:
-adding a message type, or a language, is adding files.
+the default locale (``id``) are the catalogue of messages this service tells members
+of, each with its handler in ``service.py``: a new message type is its templates and
+that one handler; a new language is only files.
 
 A placeholder is a field of the data, written as text, or made readable from one:
 
@@ -39,7 +40,7 @@ WITA = timezone(timedelta(hours=8), "WITA")  # East Kalimantan's time zone
 ANNOUNCEMENT = "announcement"
 # Whom a message concerns: the field of its data naming the member(s), by
 # ``source.event_type`` or by source; ``member_id`` for any message not listed, so a
-# new message type about one member needs only its templates. An announcement goes
+# new message type about one member needs no entry here. An announcement goes
 # to the audience its ``city`` and ``subsectors`` describe (``wants_announcement``).
 ADDRESSED_BY = {
     "members": "id",  # a members message carries the member's own record

@@ -111,14 +111,15 @@ def _rows_for(envelope, source, contacts, preferences, sms_enabled):
     return notifications, deliveries
 
 
-def handle_message(session, members, envelope, source, sms_enabled):
-    """A message notifications reacts to: its data checked before anything is
-    written (a wrong shape is parked, never half-applied nor silently dropped), the
-    directory updated from a members message, then everyone it concerns told."""
+def handle_message(session, members, delivery_worker, source, envelope):
+    """A message with a template: its data checked before anything is written (a
+    wrong shape is parked, never half-applied nor silently dropped), the directory
+    updated from a members message, then everyone it concerns told, on the channels
+    ``delivery_worker`` can send on."""
     domain.check_message(source, envelope["event_type"], envelope["data"])
     if source == "members":
         apply_member_record(session, envelope["data"])
-    return notify(session, members, envelope, source, sms_enabled)
+    return notify(session, members, envelope, source, delivery_worker.sms_enabled)
 
 
 def notify(session, members, envelope, source, sms_enabled):

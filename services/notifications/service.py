@@ -1,22 +1,24 @@
 """The notifications service: tells members what happened, in their language,
 in-app, by email and by SMS, exactly once per message, member and channel.
 
-Entrypoints only. The messages it reacts to are the templates in ``templates/``:
-one handler is made for each (see ``domain.catalog``); adding a template file for
-a new message type adds the subscription, with no code.
+Entrypoints only. It subscribes to every message that has a template in
+``templates/id/`` (``domain.catalog``), and to every members message for its
+directory; tests/unit/test_notification_handlers.py checks that the handlers below
+are exactly those. A new message type is its template files plus one handler here,
+named ``on_<source>_<event_type>`` (the name is part of its queue's name); a new
+language is only files.
 """
 from datetime import timedelta
 from pathlib import Path
 
 from nameko.dependency_providers import Config
 
-from services.notifications import domain, operations
+from services.notifications import operations
 from services.notifications.delivery import DeliveryWorker
 from shared import config as cfg, observability
 from shared.db import Database
 from shared.entrypoints import rpc, timer
 from shared.handlers import event_handler, prune_processed_messages
-from shared.member_view import MEMBER_EVENTS
 from shared.rpc import TimedRpcProxy
 
 
@@ -66,32 +68,84 @@ class NotificationsService(observability.Observable):
     def delivery_counts(self):
         return operations.delivery_counts(self.db)
 
+    # -- members messages: the directory, and a notice where there is a template --
 
-def _handler_for(source, event_type):
-    """A handler telling the members a message concerns (and, for members' own
-    messages, first updating the directory from the record it carries)."""
+    @event_handler("members", "member_registered")
+    def on_members_member_registered(self, event):
+        operations.handle_message(self.db, self.members, self.deliveries, "members", event)
 
-    def handle(self, event):
-        operations.handle_message(self.db, self.members, event, source,
-                                  self.deliveries.sms_enabled)
+    @event_handler("members", "member_activated")
+    def on_members_member_activated(self, event):
+        operations.handle_message(self.db, self.members, self.deliveries, "members", event)
 
-    handle.__name__ = f"on_{source}_{event_type}"
-    return event_handler(source, event_type)(handle)
+    @event_handler("members", "member_suspended")
+    def on_members_member_suspended(self, event):
+        operations.handle_message(self.db, self.members, self.deliveries, "members", event)
 
+    @event_handler("members", "member_lapsed")
+    def on_members_member_lapsed(self, event):
+        operations.handle_message(self.db, self.members, self.deliveries, "members", event)
 
-def _directory_handler(event_type):
-    """For members' messages with nothing to tell: only the directory changes."""
-
-    def handle(self, event):
+    @event_handler("members", "member_updated")
+    def on_members_member_updated(self, event):
         operations.apply_member_record(self.db, event["data"])
 
-    handle.__name__ = f"on_members_{event_type}"
-    return event_handler("members", event_type)(handle)
+    @event_handler("members", "member_reinstated")
+    def on_members_member_reinstated(self, event):
+        operations.apply_member_record(self.db, event["data"])
 
+    @event_handler("members", "member_renewed")
+    def on_members_member_renewed(self, event):
+        operations.apply_member_record(self.db, event["data"])
 
-_catalog = domain.catalog()
-for _source, _event_type in _catalog:
-    setattr(NotificationsService, f"on_{_source}_{_event_type}", _handler_for(_source, _event_type))
-for _event_type in MEMBER_EVENTS:
-    if ("members", _event_type) not in _catalog:
-        setattr(NotificationsService, f"on_members_{_event_type}", _directory_handler(_event_type))
+    # -- certification messages: notices --
+
+    @event_handler("certification", "application_submitted")
+    def on_certification_application_submitted(self, event):
+        operations.handle_message(self.db, self.members, self.deliveries, "certification", event)
+
+    @event_handler("certification", "assessment_completed")
+    def on_certification_assessment_completed(self, event):
+        operations.handle_message(self.db, self.members, self.deliveries, "certification", event)
+
+    @event_handler("certification", "certificate_issued")
+    def on_certification_certificate_issued(self, event):
+        operations.handle_message(self.db, self.members, self.deliveries, "certification", event)
+
+    @event_handler("certification", "certificate_suspended")
+    def on_certification_certificate_suspended(self, event):
+        operations.handle_message(self.db, self.members, self.deliveries, "certification", event)
+
+    @event_handler("certification", "certificate_revoked")
+    def on_certification_certificate_revoked(self, event):
+        operations.handle_message(self.db, self.members, self.deliveries, "certification", event)
+
+    @event_handler("certification", "certificate_expired")
+    def on_certification_certificate_expired(self, event):
+        operations.handle_message(self.db, self.members, self.deliveries, "certification", event)
+
+    @event_handler("certification", "certificate_expiring")
+    def on_certification_certificate_expiring(self, event):
+        operations.handle_message(self.db, self.members, self.deliveries, "certification", event)
+
+    # -- events messages: notices --
+
+    @event_handler("events", "event_published")
+    def on_events_event_published(self, event):
+        operations.handle_message(self.db, self.members, self.deliveries, "events", event)
+
+    @event_handler("events", "event_cancelled")
+    def on_events_event_cancelled(self, event):
+        operations.handle_message(self.db, self.members, self.deliveries, "events", event)
+
+    @event_handler("events", "registration_confirmed")
+    def on_events_registration_confirmed(self, event):
+        operations.handle_message(self.db, self.members, self.deliveries, "events", event)
+
+    @event_handler("events", "registration_waitlisted")
+    def on_events_registration_waitlisted(self, event):
+        operations.handle_message(self.db, self.members, self.deliveries, "events", event)
+
+    @event_handler("events", "registration_promoted")
+    def on_events_registration_promoted(self, event):
+        operations.handle_message(self.db, self.members, self.deliveries, "events", event)
