@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from shared.errors import Conflict, ValidationError
 
 KINDS = ("training", "public_dialog", "workshop", "exhibition")
-EVENT_STATUSES = ("draft", "published", "cancelled")
-REGISTRATION_STATUSES = ("confirmed", "waitlisted", "cancelled", "attended")
+# CANCELLED is both an event's status and a registration's.
+DRAFT, PUBLISHED, CANCELLED = "draft", "published", "cancelled"
+CONFIRMED, WAITLISTED, ATTENDED = "confirmed", "waitlisted", "attended"
+EVENT_STATUSES = (DRAFT, PUBLISHED, CANCELLED)
+REGISTRATION_STATUSES = (CONFIRMED, WAITLISTED, CANCELLED, ATTENDED)
 
 EVENT_TRANSITIONS = {
-    "publish": ({"draft"}, "published"),
-    "cancel": ({"draft", "published"}, "cancelled"),
+    "publish": ({DRAFT}, PUBLISHED),
+    "cancel": ({DRAFT, PUBLISHED}, CANCELLED),
 }
 
 
@@ -48,7 +51,7 @@ def check_event_plan(kind, starts_at, ends_at, registration_closes_at, scheme_co
 
 
 def check_registration_open(event_status, registration_closes_at, now):
-    if event_status != "published":
+    if event_status != PUBLISHED:
         raise Conflict(f"the event is {event_status}, not open for registration")
     if now >= registration_closes_at:
         raise Conflict("registration for this event has closed")
@@ -56,7 +59,7 @@ def check_registration_open(event_status, registration_closes_at, now):
 
 def check_registrations_may_change(event_status):
     """A cancelled event's registrations stay as they were when it was called off."""
-    if event_status == "cancelled":
+    if event_status == CANCELLED:
         raise Conflict("the event is cancelled")
 
 
@@ -90,8 +93,8 @@ def allocate_place(capacity, confirmed_count, waitlist_count):
     ``confirmed_count`` counts every seat held: confirmed and attended alike.
     """
     if confirmed_count < capacity:
-        return Allocation("confirmed", None, confirmed_count + 1, waitlist_count)
-    return Allocation("waitlisted", waitlist_count + 1, confirmed_count, waitlist_count + 1)
+        return Allocation(CONFIRMED, None, confirmed_count + 1, waitlist_count)
+    return Allocation(WAITLISTED, waitlist_count + 1, confirmed_count, waitlist_count + 1)
 
 
 @dataclass(frozen=True)
@@ -113,11 +116,11 @@ def release_place(status, position, confirmed_count, waitlist_count):
 
     Relies on the waitlist being numbered 1..``waitlist_count``, which this keeps.
     """
-    if status == "confirmed":
+    if status == CONFIRMED:
         if waitlist_count == 0:
             return Release(None, confirmed_count - 1, 0)
         return Release(1, confirmed_count, waitlist_count - 1, _close_gap(1, waitlist_count))
-    if status == "waitlisted":
+    if status == WAITLISTED:
         return Release(None, confirmed_count, waitlist_count - 1,
                        _close_gap(position, waitlist_count))
     raise Conflict(f"cannot cancel a registration that is {status}")
@@ -131,6 +134,6 @@ def _close_gap(vacated, waitlist_count):
 def check_in_status(status):
     """A confirmed seat becomes attended; an attended one stays so (checking in
     twice changes nothing); a waitlisted or cancelled registration is a ``Conflict``."""
-    if status in ("confirmed", "attended"):
-        return "attended"
+    if status in (CONFIRMED, ATTENDED):
+        return ATTENDED
     raise Conflict(f"only a confirmed registration can check in; this one is {status}")

@@ -16,7 +16,7 @@ from services.events.models import Event, EventSubsector, MemberView, Registrati
 from services.events.schemas import (
     create_event_schema, event_filters_schema, reason_schema, registration_filters_schema,
 )
-from shared.db import flush_or_conflict, upsert_if_newer
+from shared.db import flush_or_conflict, get_or_not_found, upsert_if_newer
 from shared.envelope import require_fields, require_time
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.member_view import current_member
@@ -26,13 +26,8 @@ from shared.timeutil import iso, utcnow, utcnow_precise
 
 
 def _load_event(session, event_id, for_update=False):
-    query = select(Event).where(Event.id == event_id)
-    if for_update:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    event = session.scalars(query).first()
-    if event is None:
-        raise NotFound(f"no event {event_id}")
-    return event
+    return get_or_not_found(session, Event, event_id, f"no event {event_id}",
+                            for_update=for_update)
 
 
 def _registration_message(registration, event):
@@ -50,7 +45,7 @@ def create_event(session, data):
     domain.check_event_plan(fields["kind"], fields["starts_at"], fields["ends_at"],
                             fields["registration_closes_at"], fields["scheme_code"], utcnow())
     fields["subsectors"] = sorted(set(fields["subsectors"]))
-    event = Event(id=str(uuid.uuid4()), status="draft", confirmed_count=0, waitlist_count=0,
+    event = Event(id=str(uuid.uuid4()), status=domain.DRAFT, confirmed_count=0, waitlist_count=0,
                   created_at=utcnow_precise(), **fields)
     session.add(event)
     session.flush()
@@ -107,7 +102,7 @@ def cancel_event(session, outbox, event_id, reason):
 def _registered_member_ids(session, event_id):
     return list(session.scalars(
         select(Registration.member_id)
-        .where(Registration.event_id == event_id, Registration.status != "cancelled")
+        .where(Registration.event_id == event_id, Registration.status != domain.CANCELLED)
         .order_by(Registration.registered_at, Registration.id)))
 
 
@@ -150,7 +145,7 @@ def _check_member_may_register(session, members, event, member_id):
 def _has_standing_registration(session, event_id, member_id):
     return session.scalars(select(Registration.id).where(
         Registration.event_id == event_id, Registration.member_id == member_id,
-        Registration.status != "cancelled")).first() is not None
+        Registration.status != domain.CANCELLED)).first() is not None
 
 
 def register(session, outbox, members, event_id, member_id):
@@ -190,7 +185,7 @@ def _locked_event_and_registration(session, event_id, member_id):
     registration = session.scalars(
         select(Registration)
         .where(Registration.event_id == event.id, Registration.member_id == member_id)
-        .order_by(Registration.status == "cancelled", Registration.registered_at.desc())
+        .order_by(Registration.status == domain.CANCELLED, Registration.registered_at.desc())
     ).first()
     if registration is None:
         raise NotFound(f"member {member_id} is not registered for event {event.id}")
@@ -203,7 +198,7 @@ def cancel_registration(session, outbox, event_id, member_id):
     event, registration = _locked_event_and_registration(session, event_id, member_id)
     release = domain.release_place(registration.status, registration.position,
                                    event.confirmed_count, event.waitlist_count)
-    registration.status, registration.position = "cancelled", None
+    registration.status, registration.position = domain.CANCELLED, None
     outbox.add("registration_cancelled", _registration_message(registration, event))
     _apply_release(session, outbox, event, release)
     return registration.to_record()
@@ -212,11 +207,11 @@ def cancel_registration(session, outbox, event_id, member_id):
 def _apply_release(session, outbox, event, release):
     waitlist = session.scalars(
         select(Registration)
-        .where(Registration.event_id == event.id, Registration.status == "waitlisted")
+        .where(Registration.event_id == event.id, Registration.status == domain.WAITLISTED)
         .order_by(Registration.position)).all()
     for entry in waitlist:
         if entry.position == release.promoted_position:
-            entry.status, entry.position = "confirmed", None
+            entry.status, entry.position = domain.CONFIRMED, None
             outbox.add("registration_promoted", _registration_message(entry, event))
         elif entry.position in release.moves:
             entry.position = release.moves[entry.position]
