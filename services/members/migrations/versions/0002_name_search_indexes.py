@@ -1,7 +1,7 @@
 """Trigram indexes for members.list's ``q`` (name or business, anywhere in the text).
 
-``lower(full_name) LIKE '%q%'`` cannot use a b-tree; with 100,000 members it was a
-60 ms sequential scan per page, and is under 3 ms with these (docs/performance.md).
+``lower(full_name) LIKE '%q%'`` cannot use a b-tree: without these, every page of a
+search scans the whole table (docs/performance.md).
 pg_trgm is a trusted extension: the members login, owner of its database, may create
 it. SQLite (development without PostgreSQL) scans, as before.
 
