@@ -1,5 +1,6 @@
 """The notifications use cases: keep the directory, turn messages into
-notifications and deliveries, answer the RPC methods. Sending is in ``delivery.py``."""
+notifications and deliveries, answer the RPC methods. Sending is the
+``DeliveryWorker`` in ``dependencies.py``, through the senders in ``adapters.py``."""
 import uuid
 
 from sqlalchemy import and_, exists, func, or_, select, update

@@ -14,7 +14,7 @@ from pathlib import Path
 from nameko.dependency_providers import Config
 
 from services.notifications import operations
-from services.notifications.delivery import DeliveryWorker
+from services.notifications.dependencies import DeliveryWorker
 from shared import config as cfg, observability
 from shared.db import Database
 from shared.entrypoints import rpc, timer

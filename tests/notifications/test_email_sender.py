@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from services.notifications.delivery import DeliveryWorker, EmailSender, SendFailed
+from services.notifications.adapters import EmailSender, SendFailed
+from services.notifications.dependencies import DeliveryWorker
 from tests.notifications.smtp_relay import RelayProcess
 from tests.support import ServiceProcess, SmtpServer, free_port, wait_until
 

@@ -251,7 +251,7 @@ def test_retries_wait_the_configured_delays(nrpc, sms_gateway, notifications_ser
 def test_retry_delays_that_shrink_stop_the_service_at_start():
     import types
 
-    from services.notifications.delivery import DeliveryWorker
+    from services.notifications.dependencies import DeliveryWorker
 
     worker = DeliveryWorker()
     worker.container = types.SimpleNamespace(config={"NOTIFY_RETRY_DELAYS_SECONDS": "5,30,1"})

@@ -1,40 +1,18 @@
-"""Sending: email over SMTP, SMS through the gateway's webhook, with retries.
-
-Deliveries are written ``pending`` in the same transaction as the notification
-that caused them. ``DeliveryWorker`` (one green thread per service process) claims
-due ones with a short lease (``FOR UPDATE SKIP LOCKED``: several instances share
-the work, none sends the same delivery at once), sends each in its own green
-thread, one pool per channel, so a slow or failing SMS gateway never holds up
-email or other members, and records the outcome: ``sent``, or another try after
-the next backoff delay, or ``failed`` with the reason once the delays are used up.
-"""
+"""The gateways a delivery goes out through: email over SMTP, SMS through the
+gateway's webhook. Each sender's ``send(delivery)`` returns once the gateway has
+accepted it, or raises ``SendFailed`` with a reason fit to show operators (after
+``scrub``)."""
 import json
-import logging
 import smtplib
 import socket
 import ssl
 import time
 import urllib.error
 import urllib.request
-from datetime import timedelta
 from email.charset import QP, Charset
 from email.header import Header
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, parseaddr
-
-import eventlet
-from eventlet.queue import Empty, Full, LightQueue
-from nameko.extensions import DependencyProvider
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
-
-from services.notifications import domain
-from services.notifications.models import Delivery
-from shared import config as cfg
-from shared.db import find_database
-from shared.timeutil import utcnow_precise as utcnow  # scheduling needs sub-second times
-
-log = logging.getLogger(__name__)
 
 
 class SendFailed(Exception):
@@ -240,166 +218,3 @@ class SmsSender:
 def scrub(text, recipient):
     """An error text without the address it was sent to: it is shown to operators."""
     return text.replace(recipient, "<recipient>") if recipient else text
-
-
-class DeliveryWorker(DependencyProvider):
-    """Sends pending deliveries; ``self.deliveries.wake()`` after new ones commit."""
-
-    def setup(self):
-        config = self.container.config
-        self.engine = None
-        self.delays = domain.backoff_schedule(
-            cfg.list_setting(config, "NOTIFY_RETRY_DELAYS_SECONDS", "5,30,120,600,1800"))
-        self.poll_seconds = cfg.float_setting(config, "NOTIFY_POLL_SECONDS", 1.0)
-        timeout = cfg.float_setting(config, "NOTIFY_SEND_TIMEOUT_SECONDS", 10.0)
-        # The whole send (not each socket read) must end within the deadline, and the
-        # lease outlives it, so no other sender claims a delivery still being sent.
-        self.deadline = 2 * timeout
-        self.lease = timedelta(seconds=self.deadline + 60)
-        concurrency = cfg.int_setting(config, "NOTIFY_SEND_CONCURRENCY", 10)
-        self.senders = {"email": EmailSender(
-            cfg.setting(config, "SMTP_HOST", "localhost"), cfg.setting(config, "SMTP_PORT", 1025),
-            cfg.setting(config, "SMTP_FROM", "noreply@localhost"), timeout, keep=concurrency,
-            security=cfg.setting(config, "SMTP_SECURITY", "none"),
-            username=cfg.setting(config, "SMTP_USERNAME"),
-            password=cfg.setting(config, "SMTP_PASSWORD"),
-            ca_file=cfg.setting(config, "SMTP_CA_FILE"))}
-        sms_url = cfg.setting(config, "SMS_WEBHOOK_URL")
-        if sms_url:
-            self.senders["sms"] = SmsSender(sms_url, timeout)
-        self.pools = {channel: eventlet.GreenPool(concurrency) for channel in self.senders}
-        self._wake = LightQueue(maxsize=1)
-        self._stopping = False
-        self._thread = None
-
-    @property
-    def sms_enabled(self):
-        return "sms" in self.senders
-
-    def start(self):
-        self.engine = find_database(self.container).engine
-        self._thread = self.container.spawn_managed_thread(self.run, identifier="delivery-worker")
-
-    def stop(self):
-        self._stopping = True
-        self.wake()
-        if self._thread is not None:
-            with eventlet.Timeout(15, False):
-                self._thread.wait()
-        for pool in self.pools.values():
-            with eventlet.Timeout(15, False):
-                pool.waitall()
-        self.senders["email"].close()
-
-    def kill(self):
-        self._stopping = True
-        if self._thread is not None:
-            self._thread.kill()
-
-    def get_dependency(self, worker_ctx):
-        return self
-
-    def worker_teardown(self, worker_ctx):
-        self.wake()  # a handler may have committed new deliveries
-
-    def wake(self):
-        try:
-            self._wake.put_nowait(True)
-        except Full:
-            pass
-
-    def run(self):
-        while not self._stopping:
-            try:
-                claimed = sum(self.dispatch(channel) for channel in self.senders)
-            except Exception as exc:  # the database away: try again shortly
-                log.warning("delivery worker paused: %s", type(exc).__name__)
-                claimed = 0
-            if not claimed:
-                try:
-                    self._wake.get(timeout=self.poll_seconds)
-                except Empty:
-                    pass
-            else:
-                eventlet.sleep(0)
-
-    def dispatch(self, channel):
-        """Claim as many due deliveries of a channel as its pool has room for; send them."""
-        pool = self.pools[channel]
-        room = pool.free()
-        if room == 0:
-            return 0
-        deliveries = self.claim(channel, room)
-        for delivery in deliveries:
-            pool.spawn_n(self.send, channel, delivery)
-        return len(deliveries)
-
-    def claim(self, channel, limit):
-        now = utcnow()
-        with Session(self.engine, expire_on_commit=False) as session:
-            due = session.scalars(
-                select(Delivery)
-                .where(Delivery.channel == channel, Delivery.status == "pending",
-                       Delivery.next_attempt_at <= now,
-                       or_(Delivery.locked_until.is_(None), Delivery.locked_until < now))
-                .order_by(Delivery.next_attempt_at, Delivery.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).all()
-            for delivery in due:
-                delivery.locked_until = now + self.lease
-            session.commit()
-            return due
-
-    def send(self, channel, delivery):
-        error = None
-        try:
-            with eventlet.Timeout(self.deadline,
-                                  SendTimedOut(f"no answer within {self.deadline:g}s")):
-                self.senders[channel].send(delivery)
-        except Exception as exc:  # any failure of the gateway is the delivery's outcome
-            error = scrub(f"{type(exc).__name__}: {exc}", delivery.recipient)[:500]
-        try:
-            self.record_outcome(delivery.id, delivery.locked_until, error)
-        except Exception as exc:
-            log.error("could not record the outcome of delivery %s: %s",
-                      delivery.id, type(exc).__name__)
-        finally:
-            # A sender is free again: the loop, which waits while every sender is
-            # busy, may claim the next delivery now rather than at its next poll.
-            self.wake()
-
-    def record_outcome(self, delivery_id, lease, error):
-        """Record a send's outcome, if the delivery is still this sender's to record."""
-        now = utcnow()
-        if error is None:  # the common case, in one statement
-            with self.engine.begin() as connection:
-                sent = connection.execute(
-                    update(Delivery)
-                    .where(Delivery.id == delivery_id, Delivery.status == "pending",
-                           Delivery.locked_until == lease)
-                    .values(status="sent", sent_at=now, next_attempt_at=None,
-                            locked_until=None, attempts=Delivery.attempts + 1)).rowcount
-            if not sent:
-                log.warning("delivery %s changed hands while being sent; outcome dropped",
-                            delivery_id)
-            return
-        with Session(self.engine) as session:
-            delivery = session.get(Delivery, delivery_id, with_for_update=True)
-            if delivery.status != "pending" or delivery.locked_until != lease:
-                log.warning("delivery %s changed hands while being sent; outcome dropped",
-                            delivery_id)
-                return
-            delivery.attempts += 1
-            delivery.locked_until = None
-            delivery.last_error = error
-            # A delivery an operator re-queued has the whole schedule again.
-            delay = domain.next_attempt_delay(
-                delivery.attempts - delivery.attempts_before_retry, self.delays)
-            if delay is None:
-                delivery.status, delivery.next_attempt_at = "failed", None
-                log.warning("delivery %s (%s) failed for good after %d attempts",
-                            delivery_id, delivery.channel, delivery.attempts)
-            else:
-                delivery.next_attempt_at = now + timedelta(seconds=delay)
-            session.commit()
