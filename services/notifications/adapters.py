@@ -38,9 +38,9 @@ class EmailSender:
     password never crosses the network in the clear.
 
     Connections are kept open between sends (up to ``keep`` idle ones, each for at
-    most ``idle_seconds``): a new SMTP session per email cost more CPU than building
-    and sending the email itself. A kept connection stays logged in. One the server
-    has since closed is noticed on first use and the email goes out on a fresh one.
+    most ``idle_seconds``), so that an email does not pay for a new SMTP session. A
+    kept connection stays logged in. One the server has since closed is noticed on
+    first use and the email goes out on a fresh one.
     """
 
     def __init__(self, host, port, sender, timeout=10.0, keep=10, idle_seconds=30.0,
@@ -76,7 +76,7 @@ class EmailSender:
 
     def message(self, delivery):
         # compat32 MIMEText: the same wire format as EmailMessage, without parsing
-        # every header through the header registry (a third of the sending CPU).
+        # every header through the header registry.
         message = MIMEText(delivery.body, "plain", _BODY_CHARSET)
         message["From"] = self._from
         message["To"] = delivery.recipient

@@ -23,7 +23,7 @@ from services.notifications.adapters import EmailSender, SendTimedOut, SmsSender
 from services.notifications.models import Delivery
 from shared import config as cfg
 from shared.db import find_database
-from shared.timeutil import utcnow_precise as utcnow  # scheduling needs sub-second times
+from shared.timeutil import utcnow_precise  # scheduling needs sub-second times
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class DeliveryWorker(DependencyProvider):
         # The whole send (not each socket read) must end within the deadline, and the
         # lease outlives it, so no other sender claims a delivery still being sent.
         self.deadline = 2 * timeout
-        self.lease = timedelta(seconds=self.deadline + 60)
+        self.lease_length = timedelta(seconds=self.deadline + 60)
         concurrency = cfg.int_setting(config, "NOTIFY_SEND_CONCURRENCY", 10)
         self.senders = {"email": EmailSender(
             cfg.setting(config, "SMTP_HOST", "localhost"), cfg.setting(config, "SMTP_PORT", 1025),
@@ -121,7 +121,7 @@ class DeliveryWorker(DependencyProvider):
         return len(deliveries)
 
     def claim(self, channel, limit):
-        now = utcnow()
+        now = utcnow_precise()
         with Session(self.engine, expire_on_commit=False) as session:
             due = session.scalars(
                 select(Delivery)
@@ -133,7 +133,7 @@ class DeliveryWorker(DependencyProvider):
                 .with_for_update(skip_locked=True)
             ).all()
             for delivery in due:
-                delivery.locked_until = now + self.lease
+                delivery.locked_until = now + self.lease_length
             session.commit()
             return due
 
@@ -155,15 +155,16 @@ class DeliveryWorker(DependencyProvider):
             # busy, may claim the next delivery now rather than at its next poll.
             self.wake()
 
-    def record_outcome(self, delivery_id, lease, error):
-        """Record a send's outcome, if the delivery is still this sender's to record."""
-        now = utcnow()
+    def record_outcome(self, delivery_id, leased_until, error):
+        """Record a send's outcome, if the delivery is still this sender's to record:
+        still pending and leased until ``leased_until``, as this sender claimed it."""
+        now = utcnow_precise()
         if error is None:  # the common case, in one statement
             with self.engine.begin() as connection:
                 sent = connection.execute(
                     update(Delivery)
                     .where(Delivery.id == delivery_id, Delivery.status == "pending",
-                           Delivery.locked_until == lease)
+                           Delivery.locked_until == leased_until)
                     .values(status="sent", sent_at=now, next_attempt_at=None,
                             locked_until=None, attempts=Delivery.attempts + 1)).rowcount
             if not sent:
@@ -172,7 +173,7 @@ class DeliveryWorker(DependencyProvider):
             return
         with Session(self.engine) as session:
             delivery = session.get(Delivery, delivery_id, with_for_update=True)
-            if delivery.status != "pending" or delivery.locked_until != lease:
+            if delivery.status != "pending" or delivery.locked_until != leased_until:
                 log.warning("delivery %s changed hands while being sent; outcome dropped",
                             delivery_id)
                 return

@@ -15,10 +15,10 @@ from nameko.dependency_providers import Config
 
 from services.notifications import operations
 from services.notifications.dependencies import DeliveryWorker
-from shared import config as cfg, observability
+from shared import config as cfg, handlers, observability
 from shared.db import Database
 from shared.entrypoints import rpc, timer
-from shared.handlers import event_handler, prune_processed_messages
+from shared.handlers import event_handler
 from shared.rpc import TimedRpcProxy
 
 
@@ -34,7 +34,7 @@ class NotificationsService(observability.Observable):
     @timer("PROCESSED_PRUNE_CHECK_SECONDS", 60 * 60)
     def prune_processed_messages(self):
         days = cfg.float_setting(self.config, "PROCESSED_RETENTION_DAYS", 30)
-        prune_processed_messages(self.db, timedelta(days=days))
+        handlers.prune_processed_messages(self.db, timedelta(days=days))
 
     @rpc(read_only=True)
     def list_inbox(self, member_id, filters=None):
