@@ -9,7 +9,7 @@ from nameko.standalone.events import event_dispatcher
 from bench.report import table
 from shared.envelope import make_envelope
 from shared.timeutil import iso, utcnow
-from tests.support import wait_until
+from tests.support.waiting import wait_until
 
 
 def run(stack, smoke):

@@ -12,7 +12,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 
-from tests.support import ServiceProcess, SmtpServer, free_port, service_env, wait_for_rpc
+from tests.support.outside import SmtpServer
+from tests.support.services import ServiceProcess, free_port, service_env, wait_for_rpc
 
 SERVICES = ("members", "certification", "events", "notifications")
 AMQP_URI = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")

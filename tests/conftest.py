@@ -15,15 +15,15 @@ with warnings.catch_warnings():
 eventlet.monkey_patch()  # must come first: nameko and the tests rely on green I/O
 
 import os  # noqa: E402
-import subprocess  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
-from urllib.parse import quote, urlsplit, urlunsplit  # noqa: E402
+from urllib.parse import urlsplit, urlunsplit  # noqa: E402
 
 import pytest  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from shared.config import load_config  # noqa: E402
+from tests.support.broker import VhostPool  # noqa: E402
 
 RUN_ID = uuid.uuid4().hex[:8]
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
@@ -78,18 +78,22 @@ def _postgres_answers(url):
 
 
 @pytest.fixture(scope="session")
-def amqp_uri(infrastructure, request):
-    """A vhost of this test run's own, so queues never leak between runs."""
-    base = infrastructure[0]
+def vhost_pool(infrastructure, request):
+    """RabbitMQ vhosts for this run, made a few at a time and all deleted at the end."""
     if request.config.getoption("--docker"):
-        return base  # a throwaway broker: its default vhost is ours alone
-    vhost = f"ekraf-test-{RUN_ID}"
-    subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True)
-    user = urlsplit(base).username or "guest"
-    subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
-                   check=True, capture_output=True)
-    yield urlunsplit(urlsplit(base)._replace(path="/" + vhost))
-    subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True)
+        yield None
+        return
+    pool = VhostPool(infrastructure[0], RUN_ID)
+    yield pool
+    pool.delete_all()
+
+
+@pytest.fixture(scope="session")
+def amqp_uri(infrastructure, vhost_pool):
+    """A vhost of this test run's own, so queues never leak between runs."""
+    if vhost_pool is None:
+        return infrastructure[0]  # a throwaway broker: its default vhost is ours alone
+    return vhost_pool.take()
 
 
 @pytest.fixture(scope="session")
@@ -113,6 +117,13 @@ def make_database(infrastructure):
 
 
 @pytest.fixture
+def new_database(make_database):
+    """``name -> URL`` of a new, empty database each time: what ``running_services``
+    takes as ``databases`` for a stack of the test's own."""
+    return lambda name: make_database(f"{name}_{uuid.uuid4().hex[:6]}")
+
+
+@pytest.fixture
 def fresh_db_url(make_database):
     """A new, empty PostgreSQL database for one test."""
     return make_database(uuid.uuid4().hex[:8])
@@ -129,32 +140,24 @@ def base_config(amqp_uri, tmp_path_factory):
     })
 
 
-def _own_vhost_config(infrastructure, base_config, request):
-    if request.config.getoption("--docker"):
+def _own_vhost_config(vhost_pool, base_config):
+    if vhost_pool is None:
         pytest.skip("needs rabbitmqctl to make a vhost of its own")
-    base = urlsplit(infrastructure[0])
-    vhost = f"ekraf-own-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True)
-    subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, base.username or "guest",
-                    ".*", ".*", ".*"], check=True, capture_output=True)
-    yield {**base_config,
-           "AMQP_URI": urlunsplit(base._replace(path="/" + quote(vhost, safe="")))}
-    subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True)
+    return {**base_config, "AMQP_URI": vhost_pool.take()}
 
 
 @pytest.fixture
-def vhost_config(infrastructure, base_config, request):
+def vhost_config(vhost_pool, base_config):
     """base_config pointed at a RabbitMQ vhost of the test's own: services it starts
     there share no queue with the session's services (which would otherwise take
     half of its calls and messages)."""
-    yield from _own_vhost_config(infrastructure, base_config, request)
+    return _own_vhost_config(vhost_pool, base_config)
 
 
 @pytest.fixture(scope="module")
-def module_vhost_config(infrastructure, base_config, request):
-    """As vhost_config, for a test module's own services: tests whose changes would
-    reach every other test's data (expiring everything due) run on those."""
-    yield from _own_vhost_config(infrastructure, base_config, request)
+def module_vhost_config(vhost_pool, base_config):
+    """As vhost_config, for a test module's own services."""
+    return _own_vhost_config(vhost_pool, base_config)
 
 
 # The running services and their subscribers, shared by every test folder.

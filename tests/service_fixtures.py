@@ -1,114 +1,74 @@
 """The services started as operators start them (``nameko run`` processes), each
 with its own database, and outside subscribers recording every message they send.
 Shared by every test folder; started once per test run, on first use."""
+from contextlib import contextmanager
+
 import pytest
 import sqlalchemy as sa
-from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.support import (
-    FakeSmsGateway, MessageLog, ServiceProcess, SmtpServer, free_port, subscriber_class,
-    wait_for_rpc,
-)
-
-MEMBER_EVENTS = ["member_registered", "member_activated", "member_updated", "member_suspended",
-                 "member_reinstated", "member_renewed", "member_lapsed"]
+from tests.support.broker import CERTIFICATE_EVENTS, EVENT_MESSAGES, MEMBER_EVENTS, listening
+from tests.support.outside import FakeSmsGateway, SmtpServer
+from tests.support.services import free_port, running_services
 
 
 @pytest.fixture(scope="session")
 def member_messages(base_config):
     """Every members message, as a subscriber of another team receives it."""
-    message_log = MessageLog()
-    container = ServiceContainer(
-        subscriber_class("members", MEMBER_EVENTS, message_log), base_config)
-    container.start()  # declares its queues before the service publishes anything
-    yield message_log
-    container.stop()
+    with listening(base_config, "members", MEMBER_EVENTS) as message_log:
+        yield message_log
 
 
-CERTIFICATE_EVENTS = ["application_submitted", "assessment_completed", "certificate_issued",
-                      "certificate_suspended", "certificate_reinstated", "certificate_revoked",
-                      "certificate_expired", "certificate_expiring"]
-
-
-def start_service(base_config, tmp_path_factory, name, env):
-    log_path = tmp_path_factory.getbasetemp() / f"{name}.log"
-    metrics_port = free_port()
-    process = ServiceProcess(f"services.{name}.service", {
-        "AMQP_URI": base_config["AMQP_URI"], "VAR_DIR": base_config["VAR_DIR"],
-        "HANDLER_RETRY_DELAYS_MS": base_config["HANDLER_RETRY_DELAYS_MS"],
-        "METRICS_ADDRESS": f"127.0.0.1:{metrics_port}", **env,
-    }, log_path).start()
-    process.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-    try:
-        wait_for_rpc(base_config, name)
-    except AssertionError:
-        process.stop()
-        raise AssertionError(f"{name} did not start:\n" + process.log()[-3000:])
-    return process
+@contextmanager
+def session_service(base_config, tmp_path_factory, name, db_url, **settings):
+    """One of the session's services (``running_services`` for one), its log in the
+    session's temp folder."""
+    with running_services([name], base_config, tmp_path_factory.getbasetemp(),
+                          lambda _: db_url, settings=settings) as processes:
+        yield processes[name]
 
 
 @pytest.fixture(scope="session")
 def members_service(base_config, make_database, member_messages, tmp_path_factory):
-    process = start_service(base_config, tmp_path_factory, "members", {
-        "MEMBERS_DB_URL": make_database("members"),
-        "MEMBERSHIP_EXPIRY_CHECK_SECONDS": "1",  # the daily timer, every second here
-    })
-    yield process
-    process.stop()
+    with session_service(base_config, tmp_path_factory, "members", make_database("members"),
+                         MEMBERSHIP_EXPIRY_CHECK_SECONDS=1) as process:  # the daily timer
+        yield process
 
 
 @pytest.fixture(scope="session")
 def certificate_messages(base_config):
     """Every certification message, as a subscriber of another team receives it."""
-    message_log = MessageLog()
-    container = ServiceContainer(subscriber_class(
-        "certification", CERTIFICATE_EVENTS, message_log, name="certificate_watcher"), base_config)
-    container.start()
-    yield message_log
-    container.stop()
+    with listening(base_config, "certification", CERTIFICATE_EVENTS,
+                   name="certificate_watcher") as message_log:
+        yield message_log
 
 
 @pytest.fixture(scope="session")
 def certification_service(base_config, make_database, members_service, certificate_messages,
                           tmp_path_factory):
-    port = free_port()
-    process = start_service(base_config, tmp_path_factory, "certification", {
-        "CERTIFICATION_DB_URL": make_database("certification"),
-        "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-        "PUBLIC_BASE_URL": "https://sertifikat.ekraf-kaltim.test",
-        "CERTIFICATE_EXPIRY_CHECK_SECONDS": "1",  # the daily timer, every second here
-        "HTTP_RATE_LIMIT_PER_MINUTE": "60",
-        "TRUSTED_PROXIES": "127.0.0.9",  # a reverse proxy, for the rate limit's test
-    })
-    process.http_base = f"http://127.0.0.1:{port}"
-    yield process
-    process.stop()
-
-
-EVENT_MESSAGES = ["event_published", "event_cancelled", "registration_confirmed",
-                  "registration_waitlisted", "registration_promoted", "registration_cancelled",
-                  "attendance_recorded"]
+    with session_service(
+            base_config, tmp_path_factory, "certification", make_database("certification"),
+            PUBLIC_BASE_URL="https://sertifikat.ekraf-kaltim.test",
+            CERTIFICATE_EXPIRY_CHECK_SECONDS=1,  # the daily timer, every second here
+            HTTP_RATE_LIMIT_PER_MINUTE=60,
+            TRUSTED_PROXIES="127.0.0.9",  # a reverse proxy, for the rate limit's test
+    ) as process:
+        yield process
 
 
 @pytest.fixture(scope="session")
 def event_messages(base_config):
     """Every events message, as a subscriber of another team receives it."""
-    message_log = MessageLog()
-    container = ServiceContainer(subscriber_class(
-        "events", EVENT_MESSAGES, message_log, name="event_watcher"), base_config)
-    container.start()
-    yield message_log
-    container.stop()
+    with listening(base_config, "events", EVENT_MESSAGES, name="event_watcher") as message_log:
+        yield message_log
 
 
 @pytest.fixture(scope="session")
 def events_service(base_config, make_database, members_service, event_messages,
                    tmp_path_factory):
-    process = start_service(base_config, tmp_path_factory, "events",
-                            {"EVENTS_DB_URL": make_database("events")})
-    yield process
-    process.stop()
+    with session_service(base_config, tmp_path_factory, "events",
+                         make_database("events")) as process:
+        yield process
 
 
 @pytest.fixture(scope="session")
@@ -156,18 +116,17 @@ def sms_gateway():
 @pytest.fixture(scope="session")
 def notifications_service(base_config, make_database, members_service, smtp_server, sms_gateway,
                           tmp_path_factory):
-    process = start_service(base_config, tmp_path_factory, "notifications", {
-        "NOTIFICATIONS_DB_URL": make_database("notifications"),
-        "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_server.port),
-        "SMTP_FROM": "EKRAF Kaltim <noreply@ekraf-kaltim.test>",
-        "SMS_WEBHOOK_URL": sms_gateway.url,
-        "NOTIFY_RETRY_DELAYS_SECONDS": "0.2,0.4,0.8",  # fast, but the same schedule logic
-        "NOTIFY_POLL_SECONDS": "0.2",
-        "NOTIFY_SEND_TIMEOUT_SECONDS": "3",
-        "PROCESSED_PRUNE_CHECK_SECONDS": "1",  # the hourly timer, every second here
-    })
-    yield process
-    process.stop()
+    with session_service(
+            base_config, tmp_path_factory, "notifications", make_database("notifications"),
+            SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_server.port,
+            SMTP_FROM="EKRAF Kaltim <noreply@ekraf-kaltim.test>",
+            SMS_WEBHOOK_URL=sms_gateway.url,
+            NOTIFY_RETRY_DELAYS_SECONDS="0.2,0.4,0.8",  # fast, but the same schedule logic
+            NOTIFY_POLL_SECONDS=0.2,
+            NOTIFY_SEND_TIMEOUT_SECONDS=3,
+            PROCESSED_PRUNE_CHECK_SECONDS=1,  # the hourly timer, every second here
+    ) as process:
+        yield process
 
 
 @pytest.fixture(scope="session")

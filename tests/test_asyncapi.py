@@ -12,9 +12,7 @@ import json
 import subprocess
 import sys
 import uuid
-from contextlib import contextmanager
 from datetime import datetime, timedelta
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 import yaml
@@ -22,10 +20,23 @@ from kombu import Connection, Exchange, Queue, binding
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from devtools import asyncapi
-from shared.catalog import PUBLISHERS, build_document, payload_validator, published_messages
-from tests.certification.helpers import all_competent, make_assessor, make_scheme, make_session
-from tests.events.helpers import event_data
-from tests.support import REPO_ROOT, ServiceProcess, service_env, wait_for_rpc, wait_until
+from shared.catalog import (
+    PUBLISHERS,
+    build_document,
+    payload_validator,
+    published_messages,
+)
+from tests.support.factories import (
+    all_competent,
+    event_data,
+    make_assessor,
+    make_scheme,
+    make_session,
+    member_data,
+    tag,
+)
+from tests.support.services import REPO_ROOT, running_services
+from tests.support.waiting import wait_until
 
 DOCUMENT_PATH = REPO_ROOT / "docs" / "asyncapi.yaml"
 
@@ -65,51 +76,6 @@ def test_the_catalog_has_one_channel_operation_and_message_per_published_type():
 
 # -- (b) real messages pass the document --------------------------------------------
 
-@contextmanager
-def own_vhost(amqp_base_uri, purpose):
-    """A RabbitMQ vhost of a test's own (the base login may do anything there); its URI.
-    No other test's service takes our calls or publishes into the exchanges we watch."""
-    base = urlsplit(amqp_base_uri)
-    vhost = f"ekraf-{purpose}-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True)
-    try:
-        subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, base.username or "guest",
-                        ".*", ".*", ".*"], check=True, capture_output=True)
-        yield vhost, urlunsplit(base._replace(path="/" + quote(vhost, safe="")))
-    finally:
-        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True)
-
-
-@pytest.fixture(scope="module")
-def own_vhost_config(infrastructure, base_config, request):
-    if request.config.getoption("--docker"):
-        pytest.skip("needs rabbitmqctl to make a vhost of its own")
-    with own_vhost(infrastructure[0], "catalog") as (_, amqp_uri):
-        yield {**base_config, "AMQP_URI": amqp_uri}
-
-
-@contextmanager
-def running_services(config, make_database, folder, names, prefix="catalog"):
-    """The services started as operators start them, each on a database of its own."""
-    processes = []
-    try:
-        for name in names:
-            env = service_env(name, config["AMQP_URI"],
-                              make_database(f"{prefix}_{name}_{uuid.uuid4().hex[:4]}"),
-                              folder, HANDLER_RETRY_DELAYS_MS="200,400", OUTBOX_POLL_SECONDS="0.5")
-            processes.append(ServiceProcess(f"services.{name}.service", env,
-                                            folder / f"{name}.log").start())
-        for name, process in zip(names, processes):
-            try:
-                wait_for_rpc(config, name)
-            except AssertionError:
-                raise AssertionError(f"{name} did not start:\n{process.log()[-3000:]}") from None
-        yield processes
-    finally:
-        for process in processes:
-            process.stop()
-
-
 class Capture:
     """A queue bound with ``#`` to every publisher's events exchange: all they send."""
 
@@ -141,20 +107,17 @@ def in_days(days, start=None):
     return ((start or datetime.now().astimezone()) + timedelta(days=days)).isoformat()
 
 
-def member_data(name, **extra):
-    tag = uuid.uuid4().hex[:8]
-    return {"full_name": f"{name} {tag}", "email": f"katalog.{tag}@example.id",
-            "phone": "0812-5400-7788", "city": "Balikpapan",
-            "subsector": "desain_komunikasi_visual", **extra}
+def named_member(name, **extra):
+    return member_data(full_name=f"{name} {tag()}", subsector="desain_komunikasi_visual", **extra)
 
 
 def every_message_happens(rpc):
     """A flow through the three publishers that makes each message of the catalog."""
     members = rpc.members
-    first = members.register(member_data("Ayu Lestari", business_name="Studio Mahakam",
+    first = members.register(named_member("Ayu Lestari", business_name="Studio Mahakam",
                                          nib="1234567890123", locale="en"))
-    second = members.register(member_data("Budi Santoso"))
-    third = members.register(member_data("Citra Dewi"))
+    second = members.register(named_member("Budi Santoso"))
+    third = members.register(named_member("Citra Dewi"))
     for member in (first, second, third):
         members.activate(member["id"])
     members.update_profile(first["id"], {"city": "Samarinda", "business_name": None})
@@ -204,15 +167,15 @@ def every_message_happens(rpc):
     assert members.expire_due(in_days(3 * 366)) == 3
 
 
-def test_every_message_the_services_send_matches_the_catalog(own_vhost_config, make_database,
+def test_every_message_the_services_send_matches_the_catalog(vhost_config, new_database,
                                                               tmp_path):
     document = yaml.safe_load(DOCUMENT_PATH.read_text(encoding="utf-8"))
     catalog_types = set(document["components"]["messages"])
-    capture = Capture(own_vhost_config["AMQP_URI"])  # bound before anything is published
+    capture = Capture(vhost_config["AMQP_URI"])  # bound before anything is published
     try:
-        with running_services(own_vhost_config, make_database, tmp_path,
-                              ("members", "certification", "events")):
-            with ClusterRpcProxy(own_vhost_config, timeout=30) as rpc:
+        with running_services(("members", "certification", "events"), vhost_config, tmp_path,
+                              new_database, settings={"OUTBOX_POLL_SECONDS": 0.5}):
+            with ClusterRpcProxy(vhost_config, timeout=30) as rpc:
                 every_message_happens(rpc)
             wait_until(lambda: capture.types() >= catalog_types, timeout=30,
                        message=f"every message type; missing {catalog_types - capture.types()}")

@@ -14,15 +14,17 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import pytest
 from kombu import Connection, Exchange, Producer, Queue
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.events.helpers import event_data
-from tests.support import ServiceProcess, drain_queue, service_env, wait_for_rpc, wait_until
+from tests.support.broker import drain_queue
+from tests.support.factories import event_data
+from tests.support.services import running_services
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 RABBITMQ_DIR = ROOT / "docker" / "rabbitmq"
@@ -73,15 +75,14 @@ def test_the_definitions_are_not_rendered_without_a_safe_password(tmp_path, prob
 
 
 @pytest.fixture(scope="module")
-def broker_logins(infrastructure, request):
+def broker_logins(infrastructure, vhost_pool):
     """A vhost of this module's own, with the template's users (under names of this
     run) and their permissions. Yields {service: amqp url}, plus "ekraf-admin"."""
-    if request.config.getoption("--docker"):
+    if vhost_pool is None:
         pytest.skip("needs rabbitmqctl to make users and a vhost")
     base = urlsplit(infrastructure[0])
     run = uuid.uuid4().hex[:8]
-    vhost = f"ekraf-permissions-{run}"
-    rabbitmqctl("add_vhost", vhost)
+    vhost = unquote(urlsplit(vhost_pool.take()).path[1:])
     definitions = json.loads(TEMPLATE.read_text())
     users, urls = [], {}
     try:
@@ -99,7 +100,6 @@ def broker_logins(infrastructure, request):
     finally:
         for name in users:
             subprocess.run(["rabbitmqctl", "delete_user", name], capture_output=True)
-        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -107,20 +107,11 @@ def stack_with_own_logins(broker_logins, make_database, base_config, smtp_server
                           tmp_path_factory):
     folder = tmp_path_factory.mktemp("own-logins")
     admin = {**base_config, "AMQP_URI": broker_logins["ekraf-admin"]}
-    processes = []
-    try:
-        for name in SERVICES:
-            env = service_env(name, broker_logins[name],
-                              make_database(f"logins_{name}_{uuid.uuid4().hex[:4]}"), folder,
-                              smtp_server.port, HANDLER_RETRY_DELAYS_MS="100")
-            processes.append(ServiceProcess(f"services.{name}.service", env,
-                                            folder / f"{name}.log").start())
-        for name in SERVICES:
-            wait_for_rpc(admin, name)
-        yield admin, processes
-    finally:
-        for process in processes:
-            process.stop()
+    with running_services(SERVICES, admin, folder,
+                          lambda name: make_database(f"logins_{name}_{uuid.uuid4().hex[:4]}"),
+                          amqp_uri=broker_logins, smtp_port=smtp_server.port,
+                          settings={"HANDLER_RETRY_DELAYS_MS": "100"}) as processes:
+        yield admin, list(processes.values())
 
 
 def test_every_service_works_under_its_own_login(stack_with_own_logins):

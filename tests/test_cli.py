@@ -14,10 +14,16 @@ import pytest
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.certification.helpers import (
-    issue_certificate, make_assessor, make_scheme, make_session,
+from tests.support.broker import drain_queue
+from tests.support.factories import (
+    issue_certificate,
+    make_assessor,
+    make_scheme,
+    make_session,
+    member_data,
 )
-from tests.support import ServiceProcess, drain_queue, free_port, wait_for_rpc, wait_until
+from tests.support.services import free_port, running_service
+from tests.support.waiting import wait_until
 
 EKRAF = str(Path(sys.executable).parent / "ekraf")
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,15 +42,8 @@ def uri(base_config):
     return base_config["AMQP_URI"]
 
 
-def member_data(**overrides):
-    suffix = os.urandom(4).hex()
-    return {"full_name": "Siti Rahmawati", "email": f"siti.{suffix}@example.id",
-            "phone": "0812-5401-1001", "city": "Balikpapan", "subsector": "kuliner",
-            **overrides}
-
-
 def test_call_runs_a_method_with_json_arguments(uri, members_service):
-    code, out, _ = ekraf("call", "members.register", json.dumps(member_data()), amqp_uri=uri)
+    code, out, _ = ekraf("call", "members.register", json.dumps(member_data(phone="0812-5401-1001")), amqp_uri=uri)
     assert code == 0
     member = json.loads(out)
     assert member["status"] == "pending" and member["phone"] == "+6281254011001"
@@ -92,17 +91,10 @@ def test_status_shows_every_service_healthy(uri, members_service, certification_
 def test_status_with_a_service_down(vhost_config, make_database, tmp_path):
     """Only members runs in this vhost: the others do not answer; their databases
     are still checked directly."""
-    process = ServiceProcess("services.members.service", {
-        "AMQP_URI": vhost_config["AMQP_URI"], "VAR_DIR": str(tmp_path),
-        "MEMBERS_DB_URL": make_database("cli_members"),
-    }, tmp_path / "members.log").start()
-    try:
-        wait_for_rpc(vhost_config, "members")
+    with running_service("members", vhost_config, make_database("cli_members"), tmp_path):
         code, out, _ = ekraf("status", amqp_uri=vhost_config["AMQP_URI"],
                              CERTIFICATION_DB_URL=make_database("cli_certification"),
                              EVENTS_DB_URL="postgresql://postgres@127.0.0.1:1/nowhere")
-    finally:
-        process.stop()
     assert code == 1
     rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("│")}
     assert "ok" in rows["members"] and "no answer" not in rows["members"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.support import PostgresCluster
+from tests.support.outside import PostgresCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 INIT_SCRIPT = ROOT / "docker" / "postgres" / "init-databases.sh"

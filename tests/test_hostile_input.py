@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from nameko.exceptions import RemoteError
 
 from shared.errors import ContractError
-from tests.support import raw_rpc, wait_until
+from tests.support.broker import raw_rpc
+from tests.support.waiting import wait_until
 
 ALLOWED = {"ValidationError", "NotFound", "Conflict", "Forbidden"}
 

@@ -8,10 +8,14 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from nameko.standalone.events import event_dispatcher
+from nameko.standalone.rpc import ClusterRpcProxy
 from prometheus_client.parser import text_string_to_metric_families
 
-from nameko.standalone.rpc import ClusterRpcProxy
-from tests.support import ServiceProcess, drain_queue, remote_error, wait_for_rpc, wait_until
+from tests.support.broker import drain_queue
+from tests.support.calls import remote_error
+from tests.support.factories import make_member
+from tests.support.services import running_service
+from tests.support.waiting import wait_until
 
 SERVICES = ("members", "certification", "events", "notifications")
 
@@ -20,13 +24,6 @@ SERVICES = ("members", "certification", "events", "notifications")
 def services(members_service, certification_service, events_service, notifications_service):
     return {"members": members_service, "certification": certification_service,
             "events": events_service, "notifications": notifications_service}
-
-
-def new_member(rpc):
-    return rpc.members.register({
-        "full_name": f"Anggota Pantau {uuid.uuid4().hex[:6]}",
-        "email": f"pantau.{uuid.uuid4().hex[:10]}@example.id", "phone": "081234500099",
-        "city": "Balikpapan", "subsector": "musik"})
 
 
 def scrape(url):
@@ -60,11 +57,7 @@ def test_every_service_reports_its_health(rpc, services):
 
 def test_health_says_degraded_when_the_database_is_gone(vhost_config, make_database, tmp_path):
     url = make_database("health_" + uuid.uuid4().hex[:6])
-    process = ServiceProcess("services.members.service", {
-        "AMQP_URI": vhost_config["AMQP_URI"], "VAR_DIR": str(tmp_path), "MEMBERS_DB_URL": url,
-    }, tmp_path / "members.log").start()
-    try:
-        wait_for_rpc(vhost_config, "members")
+    with running_service("members", vhost_config, url, tmp_path):
         with ClusterRpcProxy(vhost_config, timeout=10) as proxy:
             assert proxy.members.health()["status"] == "ok"
             admin = sa.create_engine(url.rsplit("/", 1)[0] + "/postgres",
@@ -79,14 +72,12 @@ def test_health_says_degraded_when_the_database_is_gone(vhost_config, make_datab
         assert report["database"]["error"] == "OperationalError"
         assert report["broker"] == {"ok": True} and report["outbox_backlog"] is None
         assert "postgresql://" not in json.dumps(report)  # no connection strings
-    finally:
-        process.stop()
 
 
 def test_metrics_count_calls_per_method_and_outcome(rpc, services):
     url = services["members"].metrics_url
     before = scrape(url)
-    member = new_member(rpc)
+    member = make_member(rpc, activate=False, subsector="musik")
     for _ in range(3):
         rpc.members.get(member["id"])
     assert remote_error(rpc.members.get, str(uuid.uuid4())).exc_type == "NotFound"
@@ -113,7 +104,7 @@ def test_metrics_count_calls_per_method_and_outcome(rpc, services):
 def test_metrics_count_handled_and_parked_messages(rpc, base_config, services):
     url = services["notifications"].metrics_url
     before = scrape(url)
-    new_member(rpc)
+    make_member(rpc, activate=False, subsector="musik")
     # A message without an event_id: parked at once (see the notifications tests).
     event_dispatcher(base_config)("certification", "certificate_issued",
                                   {"event_type": "certificate_issued", "data": {}})
@@ -135,7 +126,7 @@ def test_metrics_count_handled_and_parked_messages(rpc, base_config, services):
 
 
 def test_json_logs_follow_a_request_across_services(rpc, services):
-    member = new_member(rpc)
+    member = make_member(rpc, activate=False, subsector="musik")
     rpc.members.activate(member["id"])
     members_lines = log_lines(services["members"])
     [recorded] = [line for line in members_lines if line.get("event_type") == "member_activated"

@@ -2,7 +2,8 @@
 that includes failures (conflicts, bad input, a retried message)."""
 import uuid
 
-from tests.support import outcome_of, wait_until
+from tests.support.calls import outcome_of
+from tests.support.waiting import wait_until
 
 
 def test_no_email_phone_or_nib_in_any_log(rpc, certification_service, events_service,

@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import uuid
 from contextlib import closing
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pytest
 import yaml
@@ -17,11 +17,15 @@ from kombu import Connection, Exchange, Producer, Queue
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.catalog import payload_validator
-from tests.certification.helpers import (
-    all_competent, make_assessor, make_member, make_scheme, make_session,
+from tests.support.factories import (
+    all_competent,
+    make_assessor,
+    make_member,
+    make_scheme,
+    make_session,
 )
-from tests.support import NAMEKO, REPO_ROOT, wait_until
-from tests.test_asyncapi import own_vhost, running_services
+from tests.support.services import NAMEKO, REPO_ROOT, running_services
+from tests.support.waiting import wait_until
 
 GUIDE = REPO_ROOT / "docs" / "subscribing.md"
 QUEUE = "evt-certification-certificate_issued--certificate_register.on_certificate_issued"
@@ -45,27 +49,26 @@ def queue_exists(amqp_uri, name):
 
 
 @pytest.fixture
-def broker(infrastructure, base_config, request):
+def broker(vhost_config):
     """A vhost of the test's own, and a login for the subscriber with exactly the
     permissions the guide tells operators to grant. Yields (config, subscriber uri)."""
-    if request.config.getoption("--docker"):
-        pytest.skip("needs rabbitmqctl to make a vhost and a login")
-    with own_vhost(infrastructure[0], "subscriber") as (vhost, amqp_uri):
-        permissions = guide_command("rabbitmqctl set_permissions")
-        assert permissions[:5] == ["rabbitmqctl", "set_permissions", "-p", "/",
-                                   "certificate-register"]
-        login, password = f"certificate-register-{uuid.uuid4().hex[:8]}", secrets.token_hex(16)
-        subprocess.run(["rabbitmqctl", "add_user", login, password], check=True,
-                       capture_output=True)
-        try:
-            subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, login,
-                            *permissions[5:]], check=True, capture_output=True)
-            base = urlsplit(amqp_uri)
-            yield ({**base_config, "AMQP_URI": amqp_uri},
-                   urlunsplit(base._replace(netloc=f"{login}:{password}@{base.hostname}:"
-                                                   f"{base.port or 5672}")))
-        finally:
-            subprocess.run(["rabbitmqctl", "delete_user", login], capture_output=True)
+    amqp_uri = vhost_config["AMQP_URI"]
+    vhost = unquote(urlsplit(amqp_uri).path[1:])
+    permissions = guide_command("rabbitmqctl set_permissions")
+    assert permissions[:5] == ["rabbitmqctl", "set_permissions", "-p", "/",
+                               "certificate-register"]
+    login, password = f"certificate-register-{uuid.uuid4().hex[:8]}", secrets.token_hex(16)
+    subprocess.run(["rabbitmqctl", "add_user", login, password], check=True,
+                   capture_output=True)
+    try:
+        subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, login,
+                        *permissions[5:]], check=True, capture_output=True)
+        base = urlsplit(amqp_uri)
+        yield (vhost_config,
+               urlunsplit(base._replace(netloc=f"{login}:{password}@{base.hostname}:"
+                                               f"{base.port or 5672}")))
+    finally:
+        subprocess.run(["rabbitmqctl", "delete_user", login], capture_output=True)
 
 
 @pytest.fixture
@@ -98,7 +101,7 @@ def ledger_rows(path, table):
         return [dict(row) for row in db.execute(f"SELECT * FROM {table}")]
 
 
-def test_the_example_learns_of_an_issued_certificate_once(broker, example, make_database,
+def test_the_example_learns_of_an_issued_certificate_once(broker, example, new_database,
                                                           tmp_path):
     config, _ = broker
     # What certification sends, captured alongside the example: to check and resend it.
@@ -108,8 +111,8 @@ def test_the_example_learns_of_an_issued_certificate_once(broker, example, make_
                         routing_key="certificate_issued", auto_delete=True,
                         channel=connection.channel())
         capture.declare()
-        with running_services(config, make_database, tmp_path, ("members", "certification"),
-                              prefix="subscriber"):
+        with running_services(("members", "certification"), config, tmp_path, new_database,
+                              settings={"OUTBOX_POLL_SECONDS": 0.5}):
             with ClusterRpcProxy(config, timeout=30) as rpc:
                 scheme = make_scheme(rpc)
                 assessor = make_assessor(rpc, [scheme["code"]])

@@ -1,7 +1,10 @@
 import pytest
 
-from tests.certification.helpers import (
-    issue_certificate, make_assessor, make_scheme, make_session,
+from tests.support.factories import (
+    issue_certificate,
+    make_assessor,
+    make_scheme,
+    make_session,
 )
 
 

@@ -1,24 +1,13 @@
 """The public HTTP endpoints, and offline verification with an independent JOSE library."""
 import base64
 import json
-import urllib.error
-import urllib.request
 
 import jwt
 import pytest
-
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.certification.signing import InvalidCredential, Signer, qr_svg, verify
-
-
-def get(base, path, method="GET"):
-    request = urllib.request.Request(base + path, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, error.read()
+from tests.support.http import get
 
 
 def test_verify_over_http_is_the_public_view(base, crpc, issued):

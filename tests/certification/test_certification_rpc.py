@@ -9,13 +9,19 @@ import pytest
 import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.certification.helpers import (
-    all_competent, in_days, make_assessor, make_member, make_scheme, make_session, tag,
+from tests.support.broker import publish_as
+from tests.support.calls import names_field, outcome_of, remote_error, validation_fields
+from tests.support.factories import (
+    all_competent,
+    in_days,
+    make_assessor,
+    make_member,
+    make_scheme,
+    make_session,
+    tag,
 )
-from tests.support import (
-    names_field, outcome_of, publish_as, remote_error, times_skipped_as_applied,
-    validation_fields, wait_until,
-)
+from tests.support.member_view import times_skipped_as_applied
+from tests.support.waiting import wait_until
 
 CERTIFICATE_MESSAGE_FIELDS = {"number", "member_id", "holder_name", "scheme_code",
                               "scheme_title", "status", "issued_at", "valid_until"}

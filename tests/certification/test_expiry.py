@@ -13,9 +13,11 @@ import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.timeutil import iso
-from tests.certification.helpers import issue_certificate
-from tests.service_fixtures import CERTIFICATE_EVENTS
-from tests.support import listening, remote_error, running_service
+from tests.support.broker import CERTIFICATE_EVENTS
+from tests.support.broker import listening
+from tests.support.calls import remote_error
+from tests.support.factories import issue_certificate
+from tests.support.services import running_service
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.certification.signing import Signer
-from tests.certification.helpers import all_competent, make_member, make_session
-from tests.certification.test_certification_http import get
-from tests.support import wait_for_rpc
+from tests.support.http import get
+from tests.support.factories import all_competent, make_member, make_session
+from tests.support.services import wait_for_rpc
 
 
 def issue(crpc, scheme, assessor, assessment):

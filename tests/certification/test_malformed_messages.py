@@ -8,8 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from shared.handlers import ORIGINAL_QUEUE_HEADER
-from tests.certification.helpers import in_days
-from tests.support import member_record, parked_at_first_attempt, publish_as, view_status
+from tests.support.broker import parked_at_first_attempt, publish_as
+from tests.support.factories import in_days, member_record
+from tests.support.member_view import view_status
 
 
 def attendance(**overrides):

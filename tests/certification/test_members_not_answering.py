@@ -8,11 +8,16 @@ its view is fed by members messages published as members would."""
 import pytest
 import sqlalchemy as sa
 
-from tests.certification.helpers import make_assessor, make_scheme, make_session
-from tests.support import (
-    feed_member_view, member_record, members_stopped, remote_error, service_alone, timed_error,
-    view_status,
+from tests.support.broker import members_stopped
+from tests.support.calls import remote_error, timed_error
+from tests.support.factories import (
+    make_assessor,
+    make_scheme,
+    make_session,
+    member_record,
 )
+from tests.support.member_view import feed_member_view, view_status
+from tests.support.services import service_alone
 
 # A call that finds nobody to answer fails at once; one left waiting, after the
 # 1 s timeout. Upper bounds are generous (a loaded machine is slow): what they catch

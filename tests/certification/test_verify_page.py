@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from services.certification import verify_page
-from tests.certification.helpers import issue_certificate
+from tests.support.factories import issue_certificate
 
 BROWSER_ACCEPT = ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,"
                   "image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7")

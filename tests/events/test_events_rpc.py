@@ -5,8 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.events.helpers import event_data, in_days, make_event, tag
-from tests.support import names_field, remote_error, validation_fields
+from tests.support.calls import names_field, remote_error, validation_fields
+from tests.support.factories import event_data, in_days, make_event, tag
 
 EVENT_FIELDS = {"id", "title", "kind", "description", "venue", "city", "starts_at", "ends_at",
                 "capacity", "registration_closes_at", "members_only", "subsectors",

@@ -5,11 +5,11 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from tests.events.helpers import make_event, make_member
-from tests.support import (
-    member_record, parked_at_first_attempt, publish_as, remote_error, times_skipped_as_applied,
-    wait_until,
-)
+from tests.support.broker import parked_at_first_attempt, publish_as
+from tests.support.calls import remote_error
+from tests.support.factories import make_event, make_member, member_record
+from tests.support.member_view import times_skipped_as_applied
+from tests.support.waiting import wait_until
 
 
 def view_of(events_db, member_id):

@@ -8,10 +8,11 @@ is fed by members messages published as members would."""
 import pytest
 import sqlalchemy as sa
 
-from tests.events.helpers import event_data
-from tests.support import (
-    feed_member_view, member_record, members_stopped, service_alone, timed_error, view_status,
-)
+from tests.support.broker import members_stopped
+from tests.support.calls import timed_error
+from tests.support.factories import event_data, member_record
+from tests.support.member_view import feed_member_view, view_status
+from tests.support.services import service_alone
 
 # A call that finds nobody to answer fails at once; one left waiting, after the
 # 1 s timeout. Upper bounds are generous (a loaded machine is slow): what they catch

@@ -7,8 +7,8 @@ import eventlet
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.events.helpers import in_days, make_event, make_member, tag
-from tests.support import names_field, remote_error, validation_fields
+from tests.support.calls import names_field, remote_error, validation_fields
+from tests.support.factories import in_days, make_event, make_member, tag
 
 REGISTRATION_FIELDS = {"id", "event_id", "member_id", "status", "position", "registered_at",
                        "checked_in_at"}

@@ -16,12 +16,16 @@ import pytest
 from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.certification.helpers import all_competent, in_days
-from tests.service_fixtures import CERTIFICATE_EVENTS, MEMBER_EVENTS
-from tests.support import (
-    MessageLog, ServiceProcess, TcpProxy, service_env, subscriber_class, wait_for_rpc,
-    wait_until,
+from tests.support.broker import (
+    CERTIFICATE_EVENTS,
+    MEMBER_EVENTS,
+    MessageLog,
+    TcpProxy,
+    subscriber_class,
 )
+from tests.support.factories import all_competent, in_days
+from tests.support.services import running_services
+from tests.support.waiting import wait_until
 
 MEMBERS, CERTIFICATES = 200, 20
 OUTAGE_SECONDS = 10
@@ -29,7 +33,7 @@ DRAIN_BOUND_SECONDS = 60  # the outbox must drain within this, once the broker i
 
 
 @pytest.fixture
-def stack(vhost_config, make_database, smtp_server, tmp_path):
+def stack(vhost_config, new_database, smtp_server, tmp_path):
     # Clients and subscribers talk to the broker directly; the services through a proxy.
     config = vhost_config
     broker = urlsplit(config["AMQP_URI"])
@@ -43,19 +47,14 @@ def stack(vhost_config, make_database, smtp_server, tmp_path):
         "certification", CERTIFICATE_EVENTS, messages, name="outage_certificates"), config)
     subscriber.start()
     certificates.start()
-    processes = []
     try:
-        for name in ("members", "certification", "notifications"):
-            processes.append(ServiceProcess(f"services.{name}.service", service_env(
-                name, via_proxy, make_database(f"outage_{name}_{uuid.uuid4().hex[:4]}"),
-                tmp_path, smtp_server.port,
-                HANDLER_RETRY_DELAYS_MS="500,1000,2000,4000,8000,16000",
-                OUTBOX_POLL_SECONDS="1"), tmp_path / f"{name}.log").start())
-            wait_for_rpc(config, name)
-        yield config, proxy, messages, processes
+        with running_services(("members", "certification", "notifications"), config, tmp_path,
+                              new_database, amqp_uri=via_proxy, smtp_port=smtp_server.port,
+                              settings={
+                                  "HANDLER_RETRY_DELAYS_MS": "500,1000,2000,4000,8000,16000",
+                                  "OUTBOX_POLL_SECONDS": 1}) as processes:
+            yield config, proxy, messages, list(processes.values())
     finally:
-        for process in processes:
-            process.stop()
         subscriber.stop()
         certificates.stop()
         proxy.close()

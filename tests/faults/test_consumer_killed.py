@@ -6,7 +6,8 @@ import uuid
 import sqlalchemy as sa
 
 from shared.envelope import make_envelope
-from tests.support import wait_for_rpc, wait_until
+from tests.support.services import wait_for_rpc
+from tests.support.waiting import wait_until
 
 MESSAGES = 300
 

@@ -18,11 +18,11 @@ from nameko.containers import ServiceContainer
 from nameko.exceptions import RpcTimeout
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.service_fixtures import MEMBER_EVENTS
-from tests.support import (
-    MessageLog, PostgresCluster, ServiceProcess, outcome_of, service_env, subscriber_class,
-    wait_for_rpc, wait_until,
-)
+from tests.support.broker import MEMBER_EVENTS, MessageLog, subscriber_class
+from tests.support.calls import outcome_of
+from tests.support.outside import PostgresCluster
+from tests.support.services import running_services
+from tests.support.waiting import wait_until
 
 CLIENTS = 10
 CALL_TIMEOUT_SECONDS = 10  # what a caller waits at most; no call may reach it
@@ -44,18 +44,13 @@ def stack(cluster, vhost_config, smtp_server, tmp_path):
     watcher = ServiceContainer(subscriber_class(
         "members", MEMBER_EVENTS, messages, name="restart_watcher"), base_config)
     watcher.start()
-    processes = []
     try:
-        for name in ("members", "notifications"):
-            processes.append(ServiceProcess(f"services.{name}.service", service_env(
-                name, base_config["AMQP_URI"], cluster.create_database(name), tmp_path,
-                smtp_server.port, HANDLER_RETRY_DELAYS_MS="500,1000,2000,4000,8000,16000",
-                OUTBOX_POLL_SECONDS="1"), tmp_path / f"{name}.log").start())
-            wait_for_rpc(base_config, name)
-        yield processes, messages
+        with running_services(("members", "notifications"), base_config, tmp_path,
+                              cluster.create_database, smtp_port=smtp_server.port, settings={
+                                  "HANDLER_RETRY_DELAYS_MS": "500,1000,2000,4000,8000,16000",
+                                  "OUTBOX_POLL_SECONDS": 1}) as processes:
+            yield list(processes.values()), messages
     finally:
-        for process in processes:
-            process.stop()
         watcher.stop()
 
 

@@ -12,6 +12,7 @@ in reverse order, then all of them again. Each consumer must end up the same for
 import json
 import uuid
 from collections import Counter
+from contextlib import ExitStack
 
 import eventlet
 import pytest
@@ -20,25 +21,25 @@ from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.envelope import make_envelope
-from tests.certification.helpers import in_days, make_assessor, make_scheme, make_session
-from tests.events.helpers import event_data
-from tests.support import ServiceProcess, outcome_of, service_env, wait_for_rpc, wait_until
+from tests.support.calls import outcome_of
+from tests.support.factories import (
+    event_data,
+    in_days,
+    make_assessor,
+    make_scheme,
+    make_session,
+)
+from tests.support.services import running_services
+from tests.support.waiting import wait_until
+
 
 @pytest.fixture
-def start(vhost_config, make_database, smtp_server, tmp_path):
-    processes = []
-
-    def start_service(name):
-        env = service_env(name, vhost_config["AMQP_URI"],
-                          make_database(f"reorder_{name}_{uuid.uuid4().hex[:4]}"), tmp_path,
-                          smtp_server.port, HANDLER_RETRY_DELAYS_MS="200,400,800,1600")
-        processes.append(ServiceProcess(f"services.{name}.service", env,
-                                        tmp_path / f"{name}.log").start())
-        wait_for_rpc(vhost_config, name)
-
-    yield start_service
-    for process in processes:
-        process.stop()
+def start(vhost_config, new_database, smtp_server, tmp_path):
+    """``start(name)``: one more service of the stack, on a new database, until the end."""
+    with ExitStack() as stack:
+        yield lambda name: stack.enter_context(running_services(
+            [name], vhost_config, tmp_path, new_database, smtp_port=smtp_server.port,
+            settings={"HANDLER_RETRY_DELAYS_MS": "200,400,800,1600"}))
 
 
 def capture_member_messages(config, twins_life):

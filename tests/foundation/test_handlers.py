@@ -13,7 +13,8 @@ from shared.handlers import ATTEMPTS_HEADER, ERROR_HEADER, ORIGINAL_QUEUE_HEADER
 from shared.tables import processed_messages
 from tests.foundation import ledger_service
 from tests.foundation.conftest import count_effects
-from tests.support import drain_queue, wait_until
+from tests.support.broker import drain_queue
+from tests.support.waiting import wait_until
 
 HANDLER_QUEUE = "evt-test_source-thing_happened--ledger_test.on_thing_happened"
 DEAD_LETTERS = "ledger_test.dead-letter"

@@ -15,7 +15,8 @@ from shared.outbox import OutboxRelay, add_message
 from shared.tables import outbox_messages
 from tests.foundation import ledger_service
 from tests.foundation.conftest import count_effects
-from tests.support import MessageLog, TcpProxy, subscriber_class, wait_until
+from tests.support.broker import MessageLog, TcpProxy, subscriber_class
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ import uuid
 
 import pytest
 
-from tests.members.helpers import let_stray_messages_arrive, messages_about, new_member_data
-from tests.support import remote_error
+from tests.members.helpers import let_stray_messages_arrive, messages_about
+from tests.support.calls import remote_error
+from tests.support.factories import member_data
 
 # In the name of every member this module registers (and of every registration it
 # tries), so one list call shows them all and their messages are recognisable.
@@ -72,7 +73,7 @@ ID_METHODS = ("get", "activate", "reinstate", "renew")
 def registration(**overrides):
     """Good registration data but for ``overrides``; the tag is in the name and the
     business name, so that whichever one a row spoils, list's ``q`` finds the other."""
-    return new_member_data(**{"full_name": f"{TAG} Calon", "business_name": f"{TAG} Usaha",
+    return member_data(**{"full_name": f"{TAG} Calon", "business_name": f"{TAG} Usaha",
                               **overrides})
 
 

@@ -8,13 +8,15 @@ from datetime import datetime
 import pytest
 
 from shared.entrypoints import MAX_REQUEST_BYTES
-from tests.members.helpers import let_stray_messages_arrive, messages_about, new_member_data
-from tests.support import raw_rpc, remote_error
+from tests.members.helpers import let_stray_messages_arrive, messages_about
+from tests.support.broker import raw_rpc
+from tests.support.calls import remote_error
+from tests.support.factories import member_data
 
 
 @pytest.fixture
 def member(rpc):
-    return rpc.members.register(new_member_data(business_name="Amplang Bu Tini"))
+    return rpc.members.register(member_data(business_name="Amplang Bu Tini"))
 
 
 # -- a request larger than 1 MiB -----------------------------------------------------
@@ -22,7 +24,7 @@ def member(rpc):
 def register_body(size, filler="x"):
     """A register request of exactly ``size`` bytes of UTF-8 whose business_name is
     far too long (so that, when the request is read at all, that is its error)."""
-    data = new_member_data(business_name="")
+    data = member_data(business_name="")
     template = json.dumps({"args": [data], "kwargs": {}}, ensure_ascii=False)
     spare = size - len(template.encode())
     count, odd = divmod(spare, len(filler.encode()))
@@ -57,7 +59,7 @@ def test_a_request_over_1_mib_through_the_client_writes_nothing(rpc, member, mem
     before = rpc.members.stats()
     huge = "Kopi " * (MAX_REQUEST_BYTES // 5 + 1)
 
-    error = remote_error(rpc.members.register, new_member_data(business_name=huge))
+    error = remote_error(rpc.members.register, member_data(business_name=huge))
     assert error.exc_type == "ValidationError"
     assert "_request" in json.loads(error.value)
     error = remote_error(rpc.members.update_profile, member["id"], {"business_name": huge})
@@ -118,7 +120,7 @@ def test_member_updated_names_exactly_the_fields_that_changed(rpc, member, membe
 # -- times -----------------------------------------------------------------------------
 
 def test_times_are_utc_with_an_offset_created_and_updated_to_the_microsecond(rpc):
-    members = [rpc.members.activate(rpc.members.register(new_member_data())["id"])
+    members = [rpc.members.activate(rpc.members.register(member_data())["id"])
                for _ in range(3)]
     precise = []
     for member in members:

@@ -8,15 +8,15 @@ import sqlalchemy as sa
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from shared.subsectors import SUBSECTORS
 from shared.errors import ContractError
-from tests.members.helpers import new_member_data
-from tests.support import remote_error, validation_fields
+from shared.subsectors import SUBSECTORS
+from tests.support.calls import remote_error, validation_fields
+from tests.support.factories import member_data
 
 
 @pytest.fixture
 def member(rpc):
-    return rpc.members.register(new_member_data())
+    return rpc.members.register(member_data())
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_list_subsectors_gives_the_17_with_both_names(rpc):
 
 
 def test_register_creates_a_pending_member_with_normalised_fields(rpc, member_messages):
-    data = new_member_data(email="Budi.Santoso@Example.COM", phone="+62 813 5000 1234",
+    data = member_data(email="Budi.Santoso@Example.COM", phone="+62 813 5000 1234",
                            business_name="Kopi Teras", nib="1234567890123", locale="en",
                            city="Samarinda", subsector="fotografi")
     member = rpc.members.register(data)
@@ -72,7 +72,7 @@ def test_register_defaults_locale_to_bahasa_indonesia(member):
 
 
 def test_email_is_unique_case_insensitively(rpc, member):
-    error = remote_error(rpc.members.register, new_member_data(email=member["email"].upper()))
+    error = remote_error(rpc.members.register, member_data(email=member["email"].upper()))
     assert error.exc_type == "Conflict"
 
 
@@ -86,7 +86,7 @@ def test_email_is_unique_case_insensitively(rpc, member):
 ])
 def test_register_rejects_bad_fields_by_name_and_writes_nothing(rpc, field, value):
     before = rpc.members.stats()["total"]
-    errors = validation_fields(rpc.members.register, new_member_data(**{field: value}))
+    errors = validation_fields(rpc.members.register, member_data(**{field: value}))
     assert field in errors
     assert rpc.members.stats()["total"] == before
 
@@ -109,7 +109,7 @@ def test_register_rejects_data_that_is_not_a_dict(rpc, data):
 def test_register_rejects_a_100kb_string_everywhere(rpc):
     huge = "é" * 100_000
     for field in ("full_name", "email", "phone", "city", "subsector", "business_name", "nib"):
-        assert field in validation_fields(rpc.members.register, new_member_data(**{field: huge}))
+        assert field in validation_fields(rpc.members.register, member_data(**{field: huge}))
 
 
 @pytest.mark.parametrize("bad_id", ["nope", "", 42, None, "1" * 100_000,
@@ -122,7 +122,7 @@ def test_malformed_ids_are_validation_errors(rpc, bad_id):
 @pytest.mark.parametrize("field", ["full_name", "city", "business_name", "email"])
 def test_unpaired_surrogates_are_validation_errors(rpc, field):
     value = "Ab\ud800cd@example.com" if field == "email" else "Ab\ud800cd"
-    assert field in validation_fields(rpc.members.register, new_member_data(**{field: value}))
+    assert field in validation_fields(rpc.members.register, member_data(**{field: value}))
 
 
 def test_malformed_ids_in_suspend_and_update_profile(rpc):
@@ -172,7 +172,7 @@ def test_get_by_number_errors(rpc):
 
 
 def test_twenty_concurrent_activations_get_twenty_distinct_numbers(rpc, base_config):
-    members = [rpc.members.register(new_member_data()) for _ in range(20)]
+    members = [rpc.members.register(member_data()) for _ in range(20)]
 
     def activate(member_id):
         with ClusterRpcProxy(base_config, timeout=60) as own_proxy:
@@ -291,7 +291,7 @@ def test_update_profile_rejects_other_fields_and_changes_nothing(rpc, member, ch
 
 
 def test_update_profile_email_must_stay_unique(rpc, member):
-    other = rpc.members.register(new_member_data())
+    other = rpc.members.register(member_data())
     error = remote_error(rpc.members.update_profile, member["id"], {"email": other["email"]})
     assert error.exc_type == "Conflict"
     assert rpc.members.get(member["id"])["email"] == member["email"]
@@ -301,7 +301,7 @@ def test_update_profile_email_must_stay_unique(rpc, member):
 
 def test_list_filters_and_pages(rpc):
     tag = uuid.uuid4().hex[:8]
-    created = [rpc.members.register(new_member_data(
+    created = [rpc.members.register(member_data(
         full_name=f"Penenun {tag} {i}", city="Bontang", subsector="kriya")) for i in range(5)]
     rpc.members.activate(created[0]["id"])
 
@@ -322,7 +322,7 @@ def test_list_filters_and_pages(rpc):
 
 def test_list_searches_business_name_and_escapes_wildcards(rpc):
     tag = uuid.uuid4().hex[:8]
-    member = rpc.members.register(new_member_data(business_name=f"Amplang {tag} Snack"))
+    member = rpc.members.register(member_data(business_name=f"Amplang {tag} Snack"))
     assert [m["id"] for m in rpc.members.list({"q": f"amplang {tag}"})["items"]] == [member["id"]]
     assert rpc.members.list({"q": f"{tag}%"})["items"] == []
 
@@ -340,7 +340,7 @@ def test_list_rejects_bad_filters(rpc, filters, field):
 def test_list_pages_default_to_fifty_and_allow_two_hundred(rpc):
     missing = 201 - rpc.members.stats()["total"]
     for _ in range(max(0, missing)):
-        rpc.members.register(new_member_data())
+        rpc.members.register(member_data())
     page = rpc.members.list()
     assert len(page["items"]) == 50 and page["next_cursor"]
     assert len(rpc.members.list({"limit": 200})["items"]) == 200
@@ -358,8 +358,8 @@ def test_list_rejects_cursors_with_forged_contents(rpc):
 def test_stats_counts_by_status_subsector_and_city(rpc):
     before = rpc.members.stats()
     city = f"Kota {uuid.uuid4().hex[:6]}"
-    a = rpc.members.register(new_member_data(city=city, subsector="musik"))
-    rpc.members.register(new_member_data(city=city, subsector="musik"))
+    a = rpc.members.register(member_data(city=city, subsector="musik"))
+    rpc.members.register(member_data(city=city, subsector="musik"))
     rpc.members.activate(a["id"])
     after = rpc.members.stats()
     assert after["total"] == before["total"] + 2

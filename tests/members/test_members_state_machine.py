@@ -11,9 +11,12 @@ import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.members.domain import STATUSES
-from tests.members.helpers import let_stray_messages_arrive, messages_about, new_member_data
-from tests.service_fixtures import MEMBER_EVENTS
-from tests.support import listening, remote_error, running_service
+from tests.members.helpers import let_stray_messages_arrive, messages_about
+from tests.support.broker import MEMBER_EVENTS
+from tests.support.broker import listening
+from tests.support.calls import remote_error
+from tests.support.factories import member_data
+from tests.support.services import running_service
 
 ACTIONS = ("activate", "suspend", "reinstate", "renew")
 ALLOWED = {("pending", "activate"), ("active", "suspend"), ("suspended", "reinstate"),
@@ -60,10 +63,10 @@ def a_day_after(*members):
 # every active member activated before them (on this module's own members service),
 # the module's shared ones included.
 def test_expire_due_lapses_only_active_members(rpc, member_messages):
-    lapsing = rpc.members.activate(rpc.members.register(new_member_data())["id"])
-    suspended = rpc.members.activate(rpc.members.register(new_member_data())["id"])
+    lapsing = rpc.members.activate(rpc.members.register(member_data())["id"])
+    suspended = rpc.members.activate(rpc.members.register(member_data())["id"])
     suspended = rpc.members.suspend(suspended["id"], "Audit keuangan")
-    pending = rpc.members.register(new_member_data())
+    pending = rpc.members.register(member_data())
     member_messages.wait_for("member_suspended", id=suspended["id"])
     member_messages.wait_for("member_registered", id=pending["id"])
     untouched = {m["id"]: m for m in (suspended, pending)}
@@ -85,12 +88,12 @@ def test_expire_due_lapses_only_active_members(rpc, member_messages):
 @pytest.fixture(scope="module")
 def member_in(rpc, member_messages):
     """One member in each status, and how many messages about them had arrived."""
-    lapsed = rpc.members.activate(rpc.members.register(new_member_data())["id"])
+    lapsed = rpc.members.activate(rpc.members.register(member_data())["id"])
     rpc.members.expire_due(a_day_after(lapsed))  # before the active one is activated
-    active = rpc.members.activate(rpc.members.register(new_member_data())["id"])
-    suspended = rpc.members.activate(rpc.members.register(new_member_data())["id"])
+    active = rpc.members.activate(rpc.members.register(member_data())["id"])
+    suspended = rpc.members.activate(rpc.members.register(member_data())["id"])
     rpc.members.suspend(suspended["id"], "Audit keuangan")
-    pending = rpc.members.register(new_member_data())
+    pending = rpc.members.register(member_data())
     members = {status: rpc.members.get(member["id"]) for status, member in
                {"pending": pending, "active": active, "suspended": suspended,
                 "lapsed": lapsed}.items()}
@@ -126,7 +129,7 @@ def test_no_conflict_sent_a_message(rpc, member_messages, member_in):
 
 def test_every_move_the_contract_allows_is_allowed(rpc, member_messages):
     """The other half of the table above: each allowed move, with its message."""
-    member = rpc.members.register(new_member_data())
+    member = rpc.members.register(member_data())
     for action, status, event_type in [
             ("activate", "active", "member_activated"), ("renew", "active", "member_renewed"),
             ("suspend", "suspended", "member_suspended"),
@@ -138,7 +141,7 @@ def test_every_move_the_contract_allows_is_allowed(rpc, member_messages):
 # Last in this module on purpose: its `now` a day past this member's valid_until lapses
 # every active member of this module's own service (never the session's members).
 def test_expire_due_lapses_members_past_valid_until_and_renew_revives(rpc, member_messages):
-    member = rpc.members.activate(rpc.members.register(new_member_data())["id"])
+    member = rpc.members.activate(rpc.members.register(member_data())["id"])
     valid_until = datetime.fromisoformat(member["valid_until"])
     just_before = (valid_until - timedelta(seconds=1)).isoformat()
     rpc.members.expire_due(just_before)

@@ -7,12 +7,11 @@ from contextlib import ExitStack
 import eventlet
 import pytest
 import sqlalchemy as sa
-from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.members.helpers import new_member_data
-from tests.service_fixtures import MEMBER_EVENTS
-from tests.support import MessageLog, ServiceProcess, subscriber_class, wait_for_rpc
+from tests.support.broker import MEMBER_EVENTS, listening
+from tests.support.factories import member_data
+from tests.support.services import running_services
 
 
 @pytest.fixture
@@ -22,28 +21,17 @@ def sqlite_members(vhost_config, tmp_path, monkeypatch):
     monkeypatch.delenv("MEMBERS_DB_URL", raising=False)  # unset, not just empty
     var_dir = tmp_path / "var"
     config = {**vhost_config, "VAR_DIR": str(var_dir)}
-    messages = MessageLog()
-    subscriber = ServiceContainer(subscriber_class("members", MEMBER_EVENTS, messages), config)
-    subscriber.start()
-    process = ServiceProcess("services.members.service", {
-        "AMQP_URI": config["AMQP_URI"], "VAR_DIR": str(var_dir),
-    }, tmp_path / "members-sqlite.log").start()
-    try:
-        try:
-            wait_for_rpc(config, "members")
-        except AssertionError:
-            raise AssertionError("members on SQLite did not start:\n" + process.log()[-3000:])
-        with ClusterRpcProxy(config, timeout=30) as rpc:
-            yield rpc, messages, config, var_dir, process
-    finally:
-        process.stop()
-        subscriber.stop()
+    var_dir.mkdir()
+    with listening(config, "members", MEMBER_EVENTS) as messages, \
+            running_services(["members"], config, var_dir, databases=None) as processes, \
+            ClusterRpcProxy(config, timeout=30) as rpc:
+        yield rpc, messages, config, var_dir, processes["members"]
 
 
 def test_members_runs_on_a_sqlite_file_under_var_dir(sqlite_members):
     rpc, messages, config, var_dir, _process = sqlite_members
 
-    first = rpc.members.register(new_member_data(city="Samarinda", subsector="musik"))
+    first = rpc.members.register(member_data(city="Samarinda", subsector="musik"))
     assert first["status"] == "pending"
     active = rpc.members.activate(first["id"])
     assert active["status"] == "active" and active["member_number"]
@@ -51,7 +39,7 @@ def test_members_runs_on_a_sqlite_file_under_var_dir(sqlite_members):
     [activated] = messages.wait_for("member_activated", id=first["id"])
     assert activated["data"] == active and activated["producer"] == "members"
 
-    others = [rpc.members.register(new_member_data()) for _ in range(5)]
+    others = [rpc.members.register(member_data()) for _ in range(5)]
 
     with ExitStack() as stack:  # connected first, so that the five calls leave together
         proxies = [stack.enter_context(ClusterRpcProxy(config, timeout=60)) for _ in others]

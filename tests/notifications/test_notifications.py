@@ -12,26 +12,15 @@ from nameko.standalone.events import event_dispatcher
 from services.notifications import domain, operations
 from shared.envelope import make_envelope
 from tests.notifications.samples import sample, validate
-from tests.support import (
-    names_field, parked_message, remote_error, validation_fields, wait_until,
-)
+from tests.support.broker import parked_message
+from tests.support.calls import names_field, remote_error, validation_fields
+from tests.support.factories import make_member, new_phone
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="session")
 def nrpc(rpc, notifications_service):
     return rpc
-
-
-_phones = iter(range(10_000_000, 99_999_999, 7919))
-
-
-def new_member(nrpc, activate=True, **overrides):
-    data = {"full_name": f"Anggota {uuid.uuid4().hex[:6]}",
-            "email": f"anggota.{uuid.uuid4().hex[:10]}@example.id",
-            "phone": f"0812{next(_phones)}", "city": "Balikpapan", "subsector": "kuliner"}
-    data.update(overrides)
-    member = nrpc.members.register(data)
-    return nrpc.members.activate(member["id"]) if activate else member
 
 
 def inbox(nrpc, member_id, **filters):
@@ -71,7 +60,7 @@ def certificate_data(member, number=None):
 
 def test_activation_reaches_inbox_email_and_sms_in_bahasa_indonesia(
         nrpc, smtp_server, sms_gateway):
-    member = new_member(nrpc)
+    member = make_member(nrpc)
     [activated] = wait_for_inbox(nrpc, member["id"], "member_activated")
     assert activated["subject"] == f"Keanggotaan Anda aktif: {member['member_number']}"
     assert member["member_number"] in activated["body"] and activated["read_at"] is None
@@ -96,7 +85,7 @@ def test_activation_reaches_inbox_email_and_sms_in_bahasa_indonesia(
 
 
 def test_english_for_members_who_chose_it(nrpc, smtp_server):
-    member = new_member(nrpc, locale="en")
+    member = make_member(nrpc, locale="en")
     [activated] = wait_for_inbox(nrpc, member["id"], "member_activated")
     assert activated["subject"] == f"Your membership is active: {member['member_number']}"
     [mail] = wait_until(lambda: [m for m in smtp_server.messages(to=member["email"])
@@ -106,7 +95,7 @@ def test_english_for_members_who_chose_it(nrpc, smtp_server):
 
 
 def test_a_certificate_notice_carries_its_number_and_verify_link(nrpc, base_config, smtp_server):
-    member = new_member(nrpc)
+    member = make_member(nrpc)
     data = certificate_data(member)
     publish(base_config, "certification", "certificate_issued", data)
     [notice] = wait_for_inbox(nrpc, member["id"], "certificate_issued")
@@ -124,7 +113,7 @@ def test_every_message_reaches_exactly_its_members_in_their_language(
     city = f"Kota {uuid.uuid4().hex[:6]}"
     address = domain.address_of(source, event_type)
     # Someone in the same city and language whom the message does not concern.
-    bystander = new_member(nrpc, city=city, subsector="musik", locale=locale)
+    bystander = make_member(nrpc, city=city, subsector="musik", locale=locale)
     wait_for_inbox(nrpc, bystander["id"], "member_activated")
     bystanders_inbox = inbox(nrpc, bystander["id"])
     if source == "members":  # the message carries the member's record: new to the directory
@@ -134,7 +123,7 @@ def test_every_message_reaches_exactly_its_members_in_their_language(
                       email=f"anggota.{uuid.uuid4().hex[:10]}@example.id")
         names = {data["id"]: data["full_name"]}
     else:
-        members = [new_member(nrpc, city=city, subsector="kuliner", locale=locale)
+        members = [make_member(nrpc, city=city, subsector="kuliner", locale=locale)
                    for _ in range(2 if address == "member_ids" else 1)]
         names = {member["id"]: member["full_name"] for member in members}
         for member_id in names:  # the directory knows them as active
@@ -163,7 +152,7 @@ def test_every_message_reaches_exactly_its_members_in_their_language(
 
 def test_the_same_message_three_times_gives_one_notification_per_channel(
         nrpc, base_config, smtp_server, sms_gateway):
-    member = new_member(nrpc)
+    member = make_member(nrpc)
     data = certificate_data(member)
     publish(base_config, "certification", "certificate_issued", data, times=3)
     wait_for_inbox(nrpc, member["id"], "certificate_issued")
@@ -181,7 +170,7 @@ def test_the_same_message_three_times_gives_one_notification_per_channel(
 
 
 def test_opting_out_of_email_stops_email_but_not_the_inbox(nrpc, base_config, smtp_server):
-    member = new_member(nrpc)
+    member = make_member(nrpc)
     assert nrpc.notifications.get_preferences(member["id"]) == {
         "member_id": member["id"], "email": True, "sms": True, "announcements": True}
     assert nrpc.notifications.set_preferences(member["id"], {"email": False}) == {
@@ -210,15 +199,10 @@ def test_set_preferences_rejects_bad_input(nrpc, data, field):
 
 # -- failures: retries with backoff, then failed ------------------------------------------
 
-def new_phone():
-    local = f"0812{next(_phones)}"
-    return local, "+62" + local[1:]
-
-
 def test_an_sms_gateway_that_fails_then_succeeds(nrpc, sms_gateway, smtp_server):
     phone, e164 = new_phone()
     sms_gateway.failures[e164] = 2
-    member = new_member(nrpc, activate=False, phone=phone)
+    member = make_member(nrpc, activate=False, phone=phone)
     [sms] = wait_until(lambda: [d for d in deliveries(nrpc, member["id"], channel="sms",
                                                       event_type="member_registered")
                                 if d["status"] == "sent"], timeout=15)
@@ -234,7 +218,7 @@ def test_retries_wait_the_configured_delays(nrpc, sms_gateway, notifications_ser
               notifications_service.env["NOTIFY_RETRY_DELAYS_SECONDS"].split(",")]
     phone, e164 = new_phone()
     sms_gateway.failures[e164] = 99
-    member = new_member(nrpc, activate=False, phone=phone)
+    member = make_member(nrpc, activate=False, phone=phone)
     wait_until(lambda: deliveries(nrpc, member["id"], channel="sms", status="failed"),
                timeout=15)
     times = sms_gateway.arrival_times(e164)
@@ -262,8 +246,8 @@ def test_retry_delays_that_shrink_stop_the_service_at_start():
 def test_a_hanging_sms_gateway_holds_up_neither_email_nor_other_members(nrpc, sms_gateway):
     phone, e164 = new_phone()
     sms_gateway.delays[e164] = 30  # far past the 3 s send timeout used here
-    slow = new_member(nrpc, activate=False, phone=phone)
-    others = [new_member(nrpc, activate=False) for _ in range(3)]
+    slow = make_member(nrpc, activate=False, phone=phone)
+    others = [make_member(nrpc, activate=False) for _ in range(3)]
     for member in [slow, *others]:
         [email] = wait_until(lambda: deliveries(nrpc, member["id"], channel="email",
                                                 status="sent"), timeout=5)
@@ -278,7 +262,7 @@ def test_a_hanging_sms_gateway_holds_up_neither_email_nor_other_members(nrpc, sm
 
 
 def test_delivery_counts_for_operators(nrpc):
-    member = new_member(nrpc)
+    member = make_member(nrpc)
     wait_until(lambda: deliveries(nrpc, member["id"], channel="email", status="sent"))
     counts = nrpc.notifications.delivery_counts()
     assert counts["in_app"]["sent"] >= 2 and counts["email"]["sent"] >= 1
@@ -287,7 +271,7 @@ def test_delivery_counts_for_operators(nrpc):
 def test_a_send_that_keeps_failing_ends_failed_with_its_reason(nrpc, sms_gateway):
     phone, e164 = new_phone()
     sms_gateway.failures[e164] = 99
-    member = new_member(nrpc, phone=phone)
+    member = make_member(nrpc, phone=phone)
     [sms] = wait_until(lambda: [d for d in deliveries(nrpc, member["id"], channel="sms",
                                                       event_type="member_activated")
                                 if d["status"] == "failed"], timeout=15)
@@ -305,13 +289,13 @@ def test_a_send_that_keeps_failing_ends_failed_with_its_reason(nrpc, sms_gateway
 
 def test_an_announcement_reaches_exactly_the_members_it_should(nrpc, base_config):
     city = f"Kota {uuid.uuid4().hex[:6]}"
-    fan = new_member(nrpc, city=city, subsector="kuliner")
-    other_field = new_member(nrpc, city=city, subsector="musik")
-    other_city = new_member(nrpc, city="Samarinda", subsector="kuliner")
-    pending = new_member(nrpc, activate=False, city=city, subsector="kuliner")
-    not_interested = new_member(nrpc, city=city.upper(), subsector="kuliner")
+    fan = make_member(nrpc, city=city, subsector="kuliner")
+    other_field = make_member(nrpc, city=city, subsector="musik")
+    other_city = make_member(nrpc, city="Samarinda", subsector="kuliner")
+    pending = make_member(nrpc, activate=False, city=city, subsector="kuliner")
+    not_interested = make_member(nrpc, city=city.upper(), subsector="kuliner")
     nrpc.notifications.set_preferences(not_interested["id"], {"announcements": False})
-    suspended = new_member(nrpc, city=city, subsector="kuliner")
+    suspended = make_member(nrpc, city=city, subsector="kuliner")
     nrpc.members.suspend(suspended["id"], "audit")
     for member in (fan, other_field, other_city, pending, not_interested):
         wait_for_inbox(nrpc, member["id"], "member_registered")
@@ -338,8 +322,8 @@ def test_an_announcement_reaches_exactly_the_members_it_should(nrpc, base_config
 
 
 def test_a_cancelled_event_reaches_everyone_registered(nrpc, base_config):
-    members = [new_member(nrpc) for _ in range(3)]
-    bystander = new_member(nrpc)
+    members = [make_member(nrpc) for _ in range(3)]
+    bystander = make_member(nrpc)
     # One id upper-cased, one of nobody: the others must still hear of it.
     member_ids = [members[0]["id"].upper(), members[1]["id"], members[2]["id"],
                   str(uuid.uuid4())]
@@ -437,7 +421,7 @@ def rows_written(notifications_db, event_id):
         "member_ids-not-uuid", "bad-date"])
 def test_wrong_shaped_data_is_parked_at_once_with_the_reason_and_nothing_written(
         nrpc, base_config, notifications_db, source, event_type, make_data, reason):
-    member = new_member(nrpc, city=f"Kota {uuid.uuid4().hex[:6]}", subsector="kuliner")
+    member = make_member(nrpc, city=f"Kota {uuid.uuid4().hex[:6]}", subsector="kuliner")
     wait_for_inbox(nrpc, member["id"], "member_activated")
     envelope = publish(base_config, source, event_type, make_data(member))
     parked, headers = parked_message(base_config, envelope["event_id"], "notifications.dead-letter")
@@ -466,7 +450,7 @@ def test_a_failed_delivery_retried_gets_the_whole_schedule_again_and_ends_sent(
     # Fails every try of the first round, then twice more: sent only if the re-queued
     # delivery is given the whole schedule again (not failed at its first new failure).
     sms_gateway.failures[e164] = tries + 2
-    member = new_member(nrpc, activate=False, phone=phone)
+    member = make_member(nrpc, activate=False, phone=phone)
     [failed] = failed_sms(nrpc, member["id"])
     assert failed["attempts"] == tries and failed["retries"] == 0
     assert failed["retried_at"] is None
@@ -488,7 +472,7 @@ def test_a_failed_delivery_retried_gets_the_whole_schedule_again_and_ends_sent(
 def test_retry_failed_takes_every_failed_delivery_matching_its_filters(nrpc, sms_gateway):
     phone, e164 = new_phone()
     sms_gateway.failures[e164] = 99
-    member = new_member(nrpc, phone=phone)  # registered and activated: two SMS, both fail
+    member = make_member(nrpc, phone=phone)  # registered and activated: two SMS, both fail
     failed = failed_sms(nrpc, member["id"], count=2)
     for filters, field in (({"channel": "fax"}, "channel"), ({"status": "failed"}, "status"),
                            ({"member_id": "x"}, "member_id"), ({"limit": 5}, "limit"),
@@ -518,7 +502,7 @@ def test_retry_leaves_alone_what_is_too_old_or_no_longer_wanted(nrpc, sms_gatewa
 
     phone, e164 = new_phone()
     sms_gateway.failures[e164] = 99
-    member = new_member(nrpc, phone=phone)
+    member = make_member(nrpc, phone=phone)
     failed = failed_sms(nrpc, member["id"], count=2)
     sms_gateway.failures[e164] = 0
     made = min(datetime.fromisoformat(d["created_at"]) for d in failed)
@@ -545,7 +529,7 @@ def test_retry_leaves_alone_what_is_too_old_or_no_longer_wanted(nrpc, sms_gatewa
 
 
 def test_retry_delivery_refuses_what_it_cannot_retry_and_writes_nothing(nrpc):
-    member = new_member(nrpc)
+    member = make_member(nrpc)
     before = wait_until(lambda: len(found := deliveries(nrpc, member["id"], status="sent")) == 6
                         and found, message="every delivery sent")
     error = remote_error(nrpc.notifications.retry_delivery, before[0]["id"])
@@ -563,7 +547,7 @@ def test_retry_delivery_refuses_what_it_cannot_retry_and_writes_nothing(nrpc):
 # -- the RPC methods ------------------------------------------------------------------------------
 
 def test_inbox_newest_first_unread_and_mark_read(nrpc):
-    member = new_member(nrpc)
+    member = make_member(nrpc)
     nrpc.members.suspend(member["id"], "audit")
     nrpc.members.reinstate(member["id"])
     wait_for_inbox(nrpc, member["id"], "member_suspended")
@@ -578,7 +562,7 @@ def test_inbox_newest_first_unread_and_mark_read(nrpc):
     ids = [items[0]["id"], items[1]["id"]]
     assert nrpc.notifications.mark_read(member["id"], ids) == 2
     assert nrpc.notifications.mark_read(member["id"], ids) == 0  # already read
-    other = new_member(nrpc)
+    other = make_member(nrpc)
     assert nrpc.notifications.mark_read(other["id"], [items[2]["id"]]) == 0  # not theirs
     unread = inbox(nrpc, member["id"], unread_only=True)
     assert [n["id"] for n in unread] == [items[2]["id"]]
@@ -586,7 +570,7 @@ def test_inbox_newest_first_unread_and_mark_read(nrpc):
 
 
 def test_list_deliveries_pages_with_limit_and_cursor(nrpc):
-    member = new_member(nrpc)
+    member = make_member(nrpc)
     everything = wait_until(lambda: len(found := deliveries(nrpc, member["id"])) == 6 and found,
                             message="3 channels of 2 messages")
     pages, cursor = [], None
@@ -607,7 +591,7 @@ def test_list_deliveries_pages_with_limit_and_cursor(nrpc):
 
 
 def test_mark_read_takes_at_most_500_ids(nrpc):
-    member = new_member(nrpc)
+    member = make_member(nrpc)
     [notice] = wait_for_inbox(nrpc, member["id"], "member_activated")
     too_many = [notice["id"]] + [str(uuid.uuid4()) for _ in range(500)]
     errors = validation_fields(nrpc.notifications.mark_read, member["id"], too_many)
