@@ -6,6 +6,7 @@ in plain Python: no database, no broker.
       -> decision: competent (Kompeten) or not_yet_competent (Belum Kompeten)
       -> certificate, valid for the scheme's validity_months
 
+Application states: submitted -> competent or not_yet_competent (final).
 Certificate states: active <-> suspended; active/suspended -> revoked (final);
 active -> expired (past valid_until).
 """
@@ -21,11 +22,18 @@ RECERTIFICATION_WINDOW = timedelta(days=180)
 REMINDER_DAYS = (90, 30)
 DEFAULT_VALIDITY_MONTHS = 36
 
+# An application is submitted, then decided: one of the OUTCOMES.
+SUBMITTED, COMPETENT, NOT_YET_COMPETENT = "submitted", "competent", "not_yet_competent"
+OUTCOMES = (COMPETENT, NOT_YET_COMPETENT)
+APPLICATION_STATUSES = (SUBMITTED, *OUTCOMES)
+ACTIVE, SUSPENDED, REVOKED, EXPIRED = "active", "suspended", "revoked", "expired"
+CERTIFICATE_STATUSES = (ACTIVE, SUSPENDED, REVOKED, EXPIRED)
+
 CERTIFICATE_TRANSITIONS = {
-    "suspend": ({"active"}, "suspended"),
-    "reinstate": ({"suspended"}, "active"),
-    "revoke": ({"active", "suspended"}, "revoked"),
-    "expire": ({"active"}, "expired"),
+    "suspend": ({ACTIVE}, SUSPENDED),
+    "reinstate": ({SUSPENDED}, ACTIVE),
+    "revoke": ({ACTIVE, SUSPENDED}, REVOKED),
+    "expire": ({ACTIVE}, EXPIRED),
 }
 
 # Crockford's base32: no I, L, O, U, so numbers read aloud or typed are unambiguous.
@@ -60,7 +68,7 @@ def validity_end(issued_at, validity_months):
 
 
 def is_valid(status, valid_until, now):
-    return status == "active" and valid_until > now
+    return status == ACTIVE and valid_until > now
 
 
 def decide(scheme_unit_codes, unit_results):
@@ -82,7 +90,7 @@ def decide(scheme_unit_codes, unit_results):
         problems.append(f"Missing units: {', '.join(missing)}.")
     if problems:
         raise ValidationError({"units": problems})
-    return "competent" if all(unit["competent"] for unit in unit_results) else "not_yet_competent"
+    return COMPETENT if all(unit["competent"] for unit in unit_results) else NOT_YET_COMPETENT
 
 
 def check_self_assessment(scheme_unit_codes, claims):
@@ -119,8 +127,56 @@ def blocks_new_application(certificate_status, valid_until, now):
 
     A suspended one blocks too: applying again must not sidestep a suspension.
     """
-    return certificate_status in ("active", "suspended") and \
+    return certificate_status in (ACTIVE, SUSPENDED) and \
         valid_until - now > RECERTIFICATION_WINDOW
+
+
+# What an application needs, checked in this order by ``operations.applications.apply``.
+
+def check_session_is_for_scheme(session_id, session_scheme_code, scheme_code):
+    if session_scheme_code != scheme_code:
+        raise Conflict(f"session {session_id} is for scheme {session_scheme_code}")
+
+
+def check_member_may_apply(member_status):
+    """Only an active member (the members service's status) may apply."""
+    if member_status != "active":
+        raise Forbidden(f"member is {member_status}, not active")
+
+
+def check_training_attended(scheme_code, requires_training, attended):
+    """A scheme that requires training takes only members who attended one preparing for it."""
+    if requires_training and not attended:
+        raise Forbidden(f"scheme {scheme_code} requires a training the member has not attended")
+
+
+def check_no_open_application(has_open_application):
+    """One application per member and scheme awaits its decision at a time."""
+    if has_open_application:
+        raise Conflict("the member has an open application for this scheme")
+
+
+def check_no_certificate_in_force(certificates, now):
+    """``certificates``: the member's for the scheme, each with ``number``, ``status``
+    and ``valid_until``; one that blocks a new application is a ``Conflict``."""
+    for certificate in certificates:
+        if blocks_new_application(certificate.status, certificate.valid_until, now):
+            raise Conflict(f"the member holds certificate {certificate.number} for this scheme, "
+                           "valid for more than 180 days")
+
+
+def check_session_has_seat(starts_at, seats_taken, capacity, now):
+    """A session takes applications until it starts, while it has seats."""
+    if starts_at <= now:
+        raise Conflict("the session has already started")
+    if seats_taken >= capacity:
+        raise Conflict("the session is full")
+
+
+def check_undecided(application_status):
+    """A result is recorded once: a decided application is a ``Conflict``."""
+    if application_status != SUBMITTED:
+        raise Conflict(f"the application is already decided: {application_status}")
 
 
 def days_left(valid_until, now):

@@ -4,11 +4,10 @@ from marshmallow import fields, validate
 
 from services.certification import domain
 from shared.schemas import (
-    BoundedList, Email, PageSchema, SchemeCode, StrictBool, StrictInt,
+    BoundedList, Email, PageSchema, ReasonSchema, SchemeCode, StrictBool, StrictInt,
     StrictSchema, Text, UUIDString,
 )
 from shared.subsectors import SUBSECTORS
-
 
 
 class UnitSchema(StrictSchema):
@@ -79,14 +78,13 @@ class SchemeFilters(PageSchema):
 class ApplicationFilters(PageSchema):
     member_id = UUIDString()
     session_id = UUIDString()
-    status = fields.String(validate=validate.OneOf(
-        ["submitted", "competent", "not_yet_competent"]))
+    status = fields.String(validate=validate.OneOf(domain.APPLICATION_STATUSES))
 
 
 class CertificateFilters(PageSchema):
     member_id = UUIDString()
     scheme_code = SchemeCode()
-    status = fields.String(validate=validate.OneOf(["active", "suspended", "revoked", "expired"]))
+    status = fields.String(validate=validate.OneOf(domain.CERTIFICATE_STATUSES))
 
 
 class SessionFilters(PageSchema):
@@ -95,3 +93,16 @@ class SessionFilters(PageSchema):
 
 class AssessorFilters(PageSchema):
     scheme_code = SchemeCode()
+
+
+create_scheme_schema = CreateSchemeSchema()
+register_assessor_schema = RegisterAssessorSchema()
+schedule_session_schema = ScheduleSessionSchema()
+apply_schema = ApplySchema()
+record_result_schema = RecordResultSchema()
+reason_schema = ReasonSchema()
+scheme_filters_schema = SchemeFilters()
+assessor_filters_schema = AssessorFilters()
+session_filters_schema = SessionFilters()
+application_filters_schema = ApplicationFilters()
+certificate_filters_schema = CertificateFilters()

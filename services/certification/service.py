@@ -1,13 +1,17 @@
 """The certification service: competence testing (uji kompetensi), signed
 certificates and their public verification.
 
-Entrypoints only; use cases in ``operations.py``, rules in ``domain.py``.
+Entrypoints only; use cases in ``operations/`` (a module per aggregate), rules in
+``domain.py``.
 """
 from pathlib import Path
 
 from nameko.dependency_providers import Config
 
-from services.certification import operations, signing, verify_page
+from services.certification import signing, verify_page
+from services.certification.operations import (
+    applications, assessors, certificates, member_view, schemes, sessions,
+)
 from services.certification.dependencies import CertificateSigner
 from shared.db import Database
 from shared.entrypoints import rpc, timer
@@ -20,7 +24,7 @@ from shared import observability
 from werkzeug.wrappers import Response
 
 
-@keeps_member_view(operations.apply_member_record)
+@keeps_member_view(member_view.apply_member_record)
 class CertificationService(observability.Observable):
     name = "certification"
 
@@ -38,95 +42,95 @@ class CertificationService(observability.Observable):
 
     @rpc
     def create_scheme(self, data):
-        return operations.create_scheme(self.db, data)
+        return schemes.create_scheme(self.db, data)
 
     @rpc(read_only=True)
     def get_scheme(self, code):
-        return operations.get_scheme(self.db, code)
+        return schemes.get_scheme(self.db, code)
 
     @rpc(read_only=True)
     def list_schemes(self, filters=None):
-        return operations.list_schemes(self.db, filters)
+        return schemes.list_schemes(self.db, filters)
 
     @rpc
     def register_assessor(self, data):
-        return operations.register_assessor(self.db, self.members, data)
+        return assessors.register_assessor(self.db, self.members, data)
 
     @rpc(read_only=True)
     def get_assessor(self, assessor_id):
-        return operations.get_assessor(self.db, assessor_id)
+        return assessors.get_assessor(self.db, assessor_id)
 
     @rpc(read_only=True)
     def list_assessors(self, filters=None):
-        return operations.list_assessors(self.db, filters)
+        return assessors.list_assessors(self.db, filters)
 
     @rpc
     def schedule_session(self, data):
-        return operations.schedule_session(self.db, data)
+        return sessions.schedule_assessment_session(self.db, data)
 
     @rpc(read_only=True)
     def get_session(self, session_id):
-        return operations.get_session(self.db, session_id)
+        return sessions.get_assessment_session(self.db, session_id)
 
     @rpc(read_only=True)
     def list_sessions(self, filters=None):
-        return operations.list_sessions(self.db, filters)
+        return sessions.list_assessment_sessions(self.db, filters)
 
     # -- applications and results ----------------------------------------------
 
     @rpc
     def apply(self, data):
-        return operations.apply(self.db, self.outbox, self.members, data)
+        return applications.apply(self.db, self.outbox, self.members, data)
 
     @rpc(read_only=True)
     def get_application(self, application_id):
-        return operations.get_application(self.db, application_id)
+        return applications.get_application(self.db, application_id)
 
     @rpc(read_only=True)
     def list_applications(self, filters=None):
-        return operations.list_applications(self.db, filters)
+        return applications.list_applications(self.db, filters)
 
     @rpc
     def record_result(self, application_id, data):
-        return operations.record_result(self.db, self.outbox, self.signer,
-                                        self.public_base_url, application_id, data)
+        return applications.record_result(self.db, self.outbox, self.signer,
+                                          self.public_base_url, application_id, data)
 
     # -- certificates --------------------------------------------------------------
 
     @rpc(read_only=True)
     def get_certificate(self, number):
-        return operations.get_certificate(self.db, number)
+        return certificates.get_certificate(self.db, number)
 
     @rpc(read_only=True)
     def list_certificates(self, filters=None):
-        return operations.list_certificates(self.db, filters)
+        return certificates.list_certificates(self.db, filters)
 
     @rpc(read_only=True)
     def verify(self, number):
-        return operations.verify(self.db, number)
+        return certificates.verify(self.db, number)
 
     @rpc
     def suspend_certificate(self, number, reason):
-        return operations.change_certificate_status(
+        return certificates.change_certificate_status(
             self.db, self.outbox, self.public_base_url, number, "suspend", reason)
 
     @rpc
     def reinstate_certificate(self, number):
-        return operations.change_certificate_status(
+        return certificates.change_certificate_status(
             self.db, self.outbox, self.public_base_url, number, "reinstate")
 
     @rpc
     def revoke(self, number, reason):
-        return operations.change_certificate_status(
+        return certificates.change_certificate_status(
             self.db, self.outbox, self.public_base_url, number, "revoke", reason)
 
     @rpc
     def expire_due(self, now=None):
-        return operations.expire_due(self.db, self.outbox, self.public_base_url, now)
+        return certificates.expire_due(self.db, self.outbox, self.public_base_url, now)
 
     @timer("CERTIFICATE_EXPIRY_CHECK_SECONDS", 24 * 60 * 60, eager=True)
     def expire_due_daily(self):
-        operations.expire_due(self.db, self.outbox, self.public_base_url)
+        certificates.expire_due(self.db, self.outbox, self.public_base_url)
 
     # -- public HTTP (no login) -----------------------------------------------------
 
@@ -137,22 +141,22 @@ class CertificationService(observability.Observable):
 
     @http("/certificates/<string:number>/credential")
     def http_credential(self, request, number):
-        return secure(Response(operations.credential(self.db, number),
+        return secure(Response(certificates.credential(self.db, number),
                                mimetype="application/jose"))
 
     @http("/certificates/<string:number>/qr.svg")
     def http_qr(self, request, number):
-        operations.get_certificate(self.db, number)  # 404 for an unknown number
-        svg = signing.qr_svg(operations.verify_url(self.public_base_url, number))
+        certificates.get_certificate(self.db, number)  # 404 for an unknown number
+        svg = signing.qr_svg(certificates.verify_url(self.public_base_url, number))
         return secure(Response(svg, mimetype="image/svg+xml"))
 
     @http("/.well-known/jwks.json")
     def http_jwks(self, request):
-        return json_response(operations.jwks(self.db))
+        return json_response(certificates.jwks(self.db))
 
     # -- what certification learns from other services ------------------------------
     # (and from members' messages: the view kept by @keeps_member_view above)
 
     @event_handler("events", "attendance_recorded")
     def on_attendance_recorded(self, event):
-        operations.record_training_attendance(self.db, event["data"])
+        member_view.record_training_attendance(self.db, event["data"])

@@ -20,7 +20,7 @@ from datetime import timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote
 
-from services.certification import operations
+from services.certification.operations import certificates
 from shared.errors import NotFound
 from shared.timeutil import parse_iso_datetime
 from shared.web import html_response, json_response, response_for_exception
@@ -77,7 +77,7 @@ def answer(request, db, number):
     """The verify view of ``number``, as a page or as JSON (404 in the same kind)."""
     as_page = prefers_html(request)
     try:
-        view = operations.verify(db, number)
+        view = certificates.verify(db, number)
     except NotFound as exc:
         response = (html_response(not_found_page(number), status=404, headers=PAGE_HEADERS)
                     if as_page else response_for_exception(exc))
