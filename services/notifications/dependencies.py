@@ -43,7 +43,7 @@ class DeliveryWorker(DependencyProvider):
         self.deadline = 2 * timeout
         self.lease_length = timedelta(seconds=self.deadline + 60)
         concurrency = cfg.int_setting(config, "NOTIFY_SEND_CONCURRENCY", 10)
-        self.senders = {"email": EmailSender(
+        self.senders = {domain.EMAIL: EmailSender(
             cfg.setting(config, "SMTP_HOST", "localhost"), cfg.setting(config, "SMTP_PORT", 1025),
             cfg.setting(config, "SMTP_FROM", "noreply@localhost"), timeout, keep=concurrency,
             security=cfg.setting(config, "SMTP_SECURITY", "none"),
@@ -52,7 +52,7 @@ class DeliveryWorker(DependencyProvider):
             ca_file=cfg.setting(config, "SMTP_CA_FILE"))}
         sms_url = cfg.setting(config, "SMS_WEBHOOK_URL")
         if sms_url:
-            self.senders["sms"] = SmsSender(sms_url, timeout)
+            self.senders[domain.SMS] = SmsSender(sms_url, timeout)
         self.pools = {channel: eventlet.GreenPool(concurrency) for channel in self.senders}
         self._wake = LightQueue(maxsize=1)
         self._stopping = False
@@ -60,7 +60,7 @@ class DeliveryWorker(DependencyProvider):
 
     @property
     def sms_enabled(self):
-        return "sms" in self.senders
+        return domain.SMS in self.senders
 
     def start(self):
         self.engine = find_database(self.container).engine
@@ -75,7 +75,7 @@ class DeliveryWorker(DependencyProvider):
         for pool in self.pools.values():
             with eventlet.Timeout(15, False):
                 pool.waitall()
-        self.senders["email"].close()
+        self.senders[domain.EMAIL].close()
 
     def kill(self):
         self._stopping = True
@@ -125,7 +125,7 @@ class DeliveryWorker(DependencyProvider):
         with Session(self.engine, expire_on_commit=False) as session:
             due = session.scalars(
                 select(Delivery)
-                .where(Delivery.channel == channel, Delivery.status == "pending",
+                .where(Delivery.channel == channel, Delivery.status == domain.PENDING,
                        Delivery.next_attempt_at <= now,
                        or_(Delivery.locked_until.is_(None), Delivery.locked_until < now))
                 .order_by(Delivery.next_attempt_at, Delivery.id)
@@ -163,9 +163,9 @@ class DeliveryWorker(DependencyProvider):
             with self.engine.begin() as connection:
                 sent = connection.execute(
                     update(Delivery)
-                    .where(Delivery.id == delivery_id, Delivery.status == "pending",
+                    .where(Delivery.id == delivery_id, Delivery.status == domain.PENDING,
                            Delivery.locked_until == leased_until)
-                    .values(status="sent", sent_at=now, next_attempt_at=None,
+                    .values(status=domain.SENT, sent_at=now, next_attempt_at=None,
                             locked_until=None, attempts=Delivery.attempts + 1)).rowcount
             if not sent:
                 log.warning("delivery %s changed hands while being sent; outcome dropped",
@@ -173,7 +173,7 @@ class DeliveryWorker(DependencyProvider):
             return
         with Session(self.engine) as session:
             delivery = session.get(Delivery, delivery_id, with_for_update=True)
-            if delivery.status != "pending" or delivery.locked_until != leased_until:
+            if delivery.status != domain.PENDING or delivery.locked_until != leased_until:
                 log.warning("delivery %s changed hands while being sent; outcome dropped",
                             delivery_id)
                 return
@@ -184,7 +184,7 @@ class DeliveryWorker(DependencyProvider):
             delay = domain.next_attempt_delay(
                 delivery.attempts - delivery.attempts_before_retry, self.delays)
             if delay is None:
-                delivery.status, delivery.next_attempt_at = "failed", None
+                delivery.status, delivery.next_attempt_at = domain.FAILED, None
                 log.warning("delivery %s (%s) failed for good after %d attempts",
                             delivery_id, delivery.channel, delivery.attempts)
             else:

@@ -33,8 +33,13 @@ from shared.timeutil import parse_iso_datetime
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 WORDS_FILE = "words.json"
 DEFAULT_LOCALE = "id"
-CHANNELS = ("in_app", "email", "sms")
-DELIVERY_STATUSES = ("pending", "sent", "failed")
+IN_APP, EMAIL, SMS = "in_app", "email", "sms"
+CHANNELS = (IN_APP, EMAIL, SMS)
+# A delivery is pending until sent (an in-app one at once), or failed once every retry
+# has failed too.
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+DELIVERY_STATUSES = (PENDING, SENT, FAILED)
+MEMBER_ACTIVE = "active"  # the members status of those who hear of new events
 WITA = timezone(timedelta(hours=8), "WITA")  # East Kalimantan's time zone
 
 ANNOUNCEMENT = "announcement"
@@ -251,18 +256,18 @@ def wants_announcement(contact_status, contact_city, contact_subsector, wants, e
     """An event is announced to active members who want announcements, in its city,
     of its subsectors (all subsectors when it names none)."""
     subsectors = event["subsectors"]
-    return (contact_status == "active" and wants
+    return (contact_status == MEMBER_ACTIVE and wants
             and (contact_city or "").casefold() == event["city"].casefold()
             and (not subsectors or contact_subsector in subsectors))
 
 
 def channels_for(preferences, has_email, has_phone, sms_enabled):
     """In-app always; email and SMS as the member allows and the platform can."""
-    chosen = ["in_app"]
+    chosen = [IN_APP]
     if preferences["email"] and has_email:
-        chosen.append("email")
+        chosen.append(EMAIL)
     if preferences["sms"] and has_phone and sms_enabled:
-        chosen.append("sms")
+        chosen.append(SMS)
     return chosen
 
 

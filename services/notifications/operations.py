@@ -5,9 +5,13 @@ import uuid
 
 from sqlalchemy import and_, exists, func, or_, select, update
 
-from services.notifications import domain, schemas
+from services.notifications import domain
 from services.notifications.models import Contact, Delivery, Notification, Preference
-from shared.db import insert_ignoring_duplicates, upsert_if_newer
+from services.notifications.schemas import (
+    delivery_filters_schema, inbox_filters_schema, mark_read_schema, preferences_schema,
+    retry_filters_schema,
+)
+from shared.db import get_or_not_found, insert_ignoring_duplicates, upsert_if_newer
 from shared.envelope import require_fields, require_time
 from shared.errors import Conflict, NotFound, ValidationError
 from shared.pagination import paginate
@@ -16,12 +20,6 @@ from shared.timeutil import utcnow, utcnow_precise
 
 BATCH_SIZE = 500
 DEFAULT_PREFERENCES = {"email": True, "sms": True, "announcements": True}
-
-inbox_filters_schema = schemas.InboxFilters()
-mark_read_schema = schemas.MarkRead()
-preferences_schema = schemas.PreferencesSchema()
-delivery_filters_schema = schemas.DeliveryFilters()
-retry_filters_schema = schemas.RetryFilters()
 
 
 # -- the directory ---------------------------------------------------------------
@@ -99,13 +97,13 @@ def _rows_for(envelope, source, contacts, preferences, sms_enabled):
             "subject": subject, "body": body, "created_at": now, "read_at": None})
         for channel in domain.channels_for(preferences[contact.member_id], bool(contact.email),
                                            bool(contact.phone), sms_enabled):
-            in_app = channel == "in_app"
+            in_app = channel == domain.IN_APP
             deliveries.append({
                 "id": str(uuid.uuid4()), "member_id": contact.member_id, "channel": channel,
                 "event_type": envelope["event_type"], "source_event_id": envelope["event_id"],
-                "status": "sent" if in_app else "pending", "attempts": 1 if in_app else 0,
-                "last_error": None,
-                "recipient": {"email": contact.email, "sms": contact.phone}.get(channel),
+                "status": domain.SENT if in_app else domain.PENDING,
+                "attempts": 1 if in_app else 0, "last_error": None,
+                "recipient": {domain.EMAIL: contact.email, domain.SMS: contact.phone}.get(channel),
                 "locale": locale, "subject": subject, "body": body, "created_at": now,
                 "sent_at": now if in_app else None, "next_attempt_at": None if in_app else due,
                 "locked_until": None})
@@ -141,7 +139,7 @@ def announce(session, envelope, source, sms_enabled):
     event = envelope["data"]
     query = (select(Contact, Preference)
              .outerjoin(Preference, Preference.member_id == Contact.member_id)
-             .where(Contact.status == "active",
+             .where(Contact.status == domain.MEMBER_ACTIVE,
                     Contact.city_key == event["city"].casefold())
              .order_by(Contact.member_id))
     if event["subsectors"]:
@@ -224,7 +222,7 @@ def _requeue(now):
     """The change that puts a failed delivery back in the sender's queue, due now, with
     the whole retry schedule again. ``attempts`` keeps counting every try; ``retries``
     and ``retried_at`` show the re-queue in ``list_deliveries``."""
-    return {"status": "pending", "next_attempt_at": now, "locked_until": None,
+    return {"status": domain.PENDING, "next_attempt_at": now, "locked_until": None,
             "attempts_before_retry": Delivery.attempts, "retries": Delivery.retries + 1,
             "retried_at": now}
 
@@ -235,8 +233,8 @@ def _channel_still_wanted():
     opt-out made after the first try."""
     turned_off = select(Preference.member_id).where(
         Preference.member_id == Delivery.member_id,
-        or_(and_(Delivery.channel == "email", Preference.email.is_(False)),
-            and_(Delivery.channel == "sms", Preference.sms.is_(False))))
+        or_(and_(Delivery.channel == domain.EMAIL, Preference.email.is_(False)),
+            and_(Delivery.channel == domain.SMS, Preference.sms.is_(False))))
     return ~exists(turned_off)
 
 
@@ -245,13 +243,11 @@ def retry_delivery(session, delivery_id):
     delivery_id = parse_uuid(delivery_id, "delivery_id")
     # One conditional statement: two operators retrying at once re-queue it once.
     requeued = session.execute(
-        update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "failed",
+        update(Delivery).where(Delivery.id == delivery_id, Delivery.status == domain.FAILED,
                                _channel_still_wanted())
         .values(**_requeue(utcnow()))).rowcount
-    delivery = session.get(Delivery, delivery_id, populate_existing=True)
-    if delivery is None:
-        raise NotFound(f"no delivery {delivery_id}")
-    if not requeued and delivery.status == "failed":
+    delivery = get_or_not_found(session, Delivery, delivery_id, f"no delivery {delivery_id}")
+    if not requeued and delivery.status == domain.FAILED:
         raise Conflict(f"delivery {delivery_id}: its member has since turned "
                        f"{delivery.channel} off")
     if not requeued:
@@ -265,7 +261,8 @@ def retry_failed(session, filters):
     ``event_type``, ``created_after``; none: all) sent again, except where the member
     has since turned that channel off; returns how many."""
     filters = load(retry_filters_schema, filters, field_name="filters")
-    statement = update(Delivery).where(Delivery.status == "failed", _channel_still_wanted())
+    statement = update(Delivery).where(Delivery.status == domain.FAILED,
+                                       _channel_still_wanted())
     created_after = filters.pop("created_after", None)
     if created_after is not None:
         statement = statement.where(Delivery.created_at > created_after)

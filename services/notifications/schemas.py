@@ -40,3 +40,10 @@ class DeliveryFilters(PageSchema):
     status = fields.String(validate=validate.OneOf(domain.DELIVERY_STATUSES))
     channel = fields.String(validate=validate.OneOf(domain.CHANNELS))
     event_type = fields.String(validate=validate.OneOf(domain.event_types()))
+
+
+inbox_filters_schema = InboxFilters()
+mark_read_schema = MarkRead()
+preferences_schema = PreferencesSchema()
+delivery_filters_schema = DeliveryFilters()
+retry_filters_schema = RetryFilters()
