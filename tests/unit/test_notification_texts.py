@@ -158,8 +158,11 @@ def test_every_locale_has_its_words():
     assert domain.words("id")["names"]["outcome"]["not_yet_competent"] == "Belum Kompeten"
 
 
-def test_a_new_language_and_a_new_message_type_are_only_files(tmp_path):
-
+def test_a_new_language_is_files_and_a_new_message_type_its_templates_and_a_handler(tmp_path):
+    """A new language is its folder of templates and words.json. A new message type is
+    its templates plus one handler line in NotificationsService (which
+    test_notification_handlers checks against the templates): what its data must hold,
+    whom it concerns and its texts come from the templates, with no other code."""
     templates = tmp_path / "templates"
     shutil.copytree(domain.TEMPLATE_DIR, templates)
     (templates / "jv").mkdir()
