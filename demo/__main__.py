@@ -288,7 +288,9 @@ def verify_over_http(config, number, credential):
     """What a client, a bank or an investor does with a certificate number."""
     from services.certification.signing import verify
 
-    address = str(config.get("WEB_SERVER_ADDRESS") or "0.0.0.0:8000").replace("0.0.0.0", "127.0.0.1")
+    from shared.settings import Settings
+
+    address = Settings.from_config(config).WEB_SERVER_ADDRESS.replace("0.0.0.0", "127.0.0.1")
     with urllib.request.urlopen(f"http://{address}/certificates/{number}", timeout=10) as response:
         view = json.loads(response.read())
     with urllib.request.urlopen(f"http://{address}/.well-known/jwks.json", timeout=10) as response:

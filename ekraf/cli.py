@@ -78,10 +78,16 @@ def check_broker(uri):
 
 
 def load(ctx):
-    from shared.config import amqp_uri, load_config
+    """config.yml as the services read it, and its broker (the settings checked as the
+    services check them: a bad value is named here too)."""
+    from shared.config import load_config
+    from shared.settings import Settings, SettingsError
 
     config = load_config(ctx.obj["config_path"])
-    return config, amqp_uri(config)
+    try:
+        return config, Settings.from_config(config).AMQP_URI
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @click.group(help="Run, watch and repair the EKRAF Kaltim platform (docs/operations.md).")
@@ -489,8 +495,10 @@ def verify(ctx, number, base_url, credential_file, jwks_file):
     from services.certification.signing import InvalidCredential
     from services.certification.signing import verify as verify_token
 
+    from shared.settings import Settings
+
     config, _ = load(ctx)
-    base = (base_url or config.get("PUBLIC_BASE_URL") or "http://localhost:8000").rstrip("/")
+    base = (base_url or Settings.from_config(config).PUBLIC_BASE_URL).rstrip("/")
     try:
         token = (credential_file.read().strip() if credential_file
                  else fetch(f"{base}/certificates/{number}/credential").strip())

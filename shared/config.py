@@ -1,9 +1,8 @@
-"""Settings: env vars, read through config.yml, with the contract's defaults.
+"""config.yml: loading it as nameko does, and the paths settings lead to.
 
 Nameko itself loads config.yml (``nameko run --config config.yml``) and hands the
-container a dict; everything here reads that dict, so one file holds every
-setting and its default. ``load_config`` parses the same file the same way for
-tools and tests.
+container a dict; ``load_config`` parses the same file the same way for tools and
+tests. What each setting means, its type and its default: ``shared.settings``.
 """
 import os
 from functools import partial
@@ -51,21 +50,20 @@ def amqp_uri(config):
     return setting(config, "AMQP_URI", DEFAULT_AMQP_URI)
 
 
-def var_dir(config):
-    """Where a service keeps local state (SQLite fallback, generated keys)."""
-    path = Path(setting(config, "VAR_DIR", "var"))
+def var_dir(settings):
+    """Where a service keeps local state (SQLite fallback, generated keys): ``VAR_DIR``
+    of ``settings`` (``shared.settings.Settings``), made if missing."""
+    path = Path(settings.VAR_DIR)
     if not path.is_absolute():
         path = Path(os.getcwd()) / path
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def db_url(config, service_name):
-    """``<SERVICE>_DB_URL``, or a SQLite file under var/ when it is unset."""
-    url = setting(config, f"{service_name.upper()}_DB_URL")
-    if url:
-        return url
-    return f"sqlite:///{var_dir(config) / (service_name + '.db')}"
+def db_url(settings, service_name):
+    """``<SERVICE>_DB_URL``, or a SQLite file under ``VAR_DIR`` when it is unset."""
+    return settings.db_url(service_name) or \
+        f"sqlite:///{var_dir(settings) / (service_name + '.db')}"
 
 
 def int_setting(config, key, default):

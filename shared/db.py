@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from shared import config as cfg
+from shared.settings import settings_of
 from shared.timeutil import as_utc
 
 log = logging.getLogger(__name__)
@@ -132,9 +133,12 @@ class Database(DependencyProvider):
         self.sessions = {}
 
     def setup(self):
+        # Every service has one Database: reading the settings here, first, checks
+        # them all at start (a bad value stops the service, naming the variable).
+        settings = settings_of(self.container)
         service_name = self.container.service_name
-        url = cfg.db_url(self.container.config, service_name)
-        workers = cfg.int_setting(self.container.config, "max_workers", 10)
+        url = cfg.db_url(settings, service_name)
+        workers = settings.MAX_WORKERS
         # Kept: one connection per worker, plus the outbox relay and a spare; more
         # than that only briefly. PostgreSQL's max_connections is shared by everyone.
         self.engine = make_engine(url, pool_size=workers + 2)

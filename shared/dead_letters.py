@@ -19,7 +19,7 @@ from amqp.exceptions import NotFound
 from kombu import Connection
 from kombu.messaging import Producer
 
-from shared.config import amqp_uri, load_config
+from shared.config import load_config
 from shared.handlers import (
     ATTEMPTS_HEADER, ERROR_HEADER, FAILED_AT_HEADER, ORIGINAL_QUEUE_HEADER,
     dead_letter_queue_name,
@@ -109,7 +109,9 @@ def main(argv=None):
     which.add_argument("--all", action="store_true")
     which.add_argument("--event-id")
     args = parser.parse_args(argv)
-    uri = amqp_uri(load_config())
+    from shared.settings import Settings
+
+    uri = Settings.from_config(load_config()).AMQP_URI
     if args.command == "list":
         parked = list_parked(uri, args.service)
         for item in parked:

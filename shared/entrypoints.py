@@ -27,11 +27,11 @@ from nameko.constants import (
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 from nameko.timer import Timer
 
-from shared.config import float_setting
 from shared.consumers import SafeQueueConsumer
 from shared.db import finish_unit_of_work
 from shared.errors import CONTRACT_ERRORS, InternalError, NotFound, ValidationError
 from shared.rpc import ServiceTimeout
+from shared.settings import settings_of
 
 log = logging.getLogger(__name__)
 
@@ -182,15 +182,16 @@ rpc = ContractRpc.decorator
 
 
 class ConfiguredTimer(Timer):
-    """nameko's timer with its interval read from config at start, so operators
-    (and tests) can change it: ``@timer("MEMBERSHIP_EXPIRY_CHECK_SECONDS", 86400)``."""
+    """nameko's timer with its interval the setting named (``shared.settings``), read
+    at start, so operators (and tests) can change it:
+    ``@timer("MEMBERSHIP_EXPIRY_CHECK_SECONDS")``."""
 
-    def __init__(self, setting, default_seconds, **kwargs):
+    def __init__(self, setting, default_seconds=None, **kwargs):
         self.setting = setting
-        super().__init__(interval=default_seconds, **kwargs)
+        super().__init__(interval=None, **kwargs)
 
     def setup(self):
-        self.interval = float_setting(self.container.config, self.setting, self.interval)
+        self.interval = getattr(settings_of(self.container), self.setting)
         super().setup()
 
 

@@ -31,11 +31,11 @@ from nameko.amqp.publish import Publisher
 from nameko.events import SERVICE_POOL, EventHandler
 from sqlalchemy import delete
 
-from shared import config as cfg
 from shared import metrics
 from shared.consumers import SafeQueueConsumer
 from shared.db import Database, finish_unit_of_work, insert_ignoring_duplicates
 from shared.envelope import MalformedMessage, parse_envelope
+from shared.settings import settings_of
 from shared.tables import processed_messages
 from shared.timeutil import iso, utcnow
 
@@ -47,7 +47,6 @@ ORIGINAL_QUEUE_HEADER = "x-ekraf-original-queue"
 ORIGINAL_EXCHANGE_HEADER = "x-ekraf-original-exchange"
 ORIGINAL_ROUTING_KEY_HEADER = "x-ekraf-original-routing-key"
 FAILED_AT_HEADER = "x-ekraf-failed-at"
-DEFAULT_RETRY_DELAYS_MS = "1000,5000,30000,120000"
 HANDOVER_FAILURE_PAUSE_SECONDS = 2.0
 
 
@@ -83,12 +82,9 @@ class ReliableEventHandler(EventHandler):
 
     def setup(self):
         super().setup()
-        config = self.container.config
-        self.amqp_uri = cfg.amqp_uri(config)
-        self.retry_delays_ms = [
-            int(delay) for delay in
-            cfg.list_setting(config, "HANDLER_RETRY_DELAYS_MS", DEFAULT_RETRY_DELAYS_MS)
-        ]
+        settings = settings_of(self.container)
+        self.amqp_uri = settings.AMQP_URI
+        self.retry_delays_ms = list(settings.HANDLER_RETRY_DELAYS_MS)
         self.dead_letter_queue = dead_letter_queue_name(self.container.service_name)
         self.publisher = Publisher(self.amqp_uri, use_confirms=True)
         self.declare_topology()

@@ -18,10 +18,10 @@ from kombu import Connection
 from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
 
-from shared import config as cfg
 from shared.db import find_database
 from shared.dead_letters import parked_count
 from shared.outbox import Outbox
+from shared.settings import settings_of
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT_SECONDS = 3
@@ -32,7 +32,7 @@ class HealthProbe(DependencyProvider):
 
     def setup(self):
         self.service_name = self.container.service_name
-        self.amqp_uri = cfg.amqp_uri(self.container.config)
+        self.amqp_uri = settings_of(self.container).AMQP_URI
         self.database = find_database(self.container)
         self.outbox = next((dependency for dependency in self.container.dependencies
                             if isinstance(dependency, Outbox)), None)

@@ -28,8 +28,8 @@ from nameko.events import EventHandler
 from prometheus_client import REGISTRY, Counter, Histogram, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 
-from shared import config as cfg
 from shared.errors import CONTRACT_ERRORS
+from shared.settings import settings_of
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class Metrics(DependencyProvider):
     def setup(self):
         self.service_name = self.container.service_name
         self.started = {}
-        self.address = cfg.setting(self.container.config, "METRICS_ADDRESS")
+        self.address = settings_of(self.container).METRICS_ADDRESS
         self._server = self._gauges = None
 
     def start(self):

@@ -28,10 +28,10 @@ from kombu import Connection
 from nameko.extensions import DependencyProvider
 from sqlalchemy import delete, func, insert, select, update
 
-from shared import config as cfg
 from shared.db import find_database, is_postgres
 from shared.envelope import make_envelope
 from shared.migrations import advisory_lock_key
+from shared.settings import settings_of
 from shared.tables import outbox_messages, processed_messages
 from shared.timeutil import utcnow
 
@@ -310,17 +310,16 @@ class Outbox(DependencyProvider):
         self._relay_thread = None
 
     def start(self):
-        config = self.container.config
+        settings = settings_of(self.container)
         self.relay = OutboxRelay(
             self.database.engine,
-            cfg.amqp_uri(config),
+            settings.AMQP_URI,
             self.container.service_name,
-            batch_size=cfg.int_setting(config, "OUTBOX_BATCH_SIZE", 500),
-            poll_interval=cfg.float_setting(config, "OUTBOX_POLL_SECONDS", 2.0),
-            retention=timedelta(hours=cfg.float_setting(config, "OUTBOX_RETENTION_HOURS", 168)),
-            processed_retention=timedelta(
-                days=cfg.float_setting(config, "PROCESSED_RETENTION_DAYS", 30)),
-            prune_interval=cfg.float_setting(config, "OUTBOX_PRUNE_CHECK_SECONDS", 600),
+            batch_size=settings.OUTBOX_BATCH_SIZE,
+            poll_interval=settings.OUTBOX_POLL_SECONDS,
+            retention=timedelta(hours=settings.OUTBOX_RETENTION_HOURS),
+            processed_retention=timedelta(days=settings.PROCESSED_RETENTION_DAYS),
+            prune_interval=settings.OUTBOX_PRUNE_CHECK_SECONDS,
         )
         self._relay_thread = self.container.spawn_managed_thread(
             self.relay.run, identifier="outbox-relay")

@@ -13,7 +13,7 @@ import eventlet
 from nameko.exceptions import UnknownService
 from nameko.rpc import RpcProxy
 
-from shared.config import float_setting
+from shared.settings import settings_of
 
 
 class ServiceTimeout(Exception):
@@ -22,7 +22,7 @@ class ServiceTimeout(Exception):
 
 class TimedRpcProxy(RpcProxy):
     def setup(self):
-        self.timeout = float_setting(self.container.config, "RPC_TIMEOUT_SECONDS", 10)
+        self.timeout = settings_of(self.container).RPC_TIMEOUT_SECONDS
 
     def get_dependency(self, worker_ctx):
         return _TimedServiceProxy(super().get_dependency(worker_ctx), self.target_service,

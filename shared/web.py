@@ -22,7 +22,8 @@ from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from shared.config import float_setting
+from shared.settings import settings_of
+
 from shared.errors import CONTRACT_ERRORS, Conflict, Forbidden, NotFound, ValidationError
 
 log = logging.getLogger(__name__)
@@ -103,20 +104,6 @@ class RateLimiter:
             self.buckets = {c: b for c, b in self.buckets.items() if b[1] > full}
 
 
-def trusted_networks(setting):
-    """``TRUSTED_PROXIES``: addresses or networks, comma-separated (``10.0.0.5``,
-    ``172.16.0.0/12``); empty: none. A value that is neither stops the service at start."""
-    networks = []
-    for item in str(setting or "").split(","):
-        if item.strip():
-            try:
-                networks.append(ipaddress.ip_network(item.strip(), strict=False))
-            except ValueError:
-                raise ValueError(f"TRUSTED_PROXIES: {item.strip()!r} is not an address or "
-                                 "network (e.g. 10.0.0.5 or 172.16.0.0/12)") from None
-    return tuple(networks)
-
-
 def _address(text):
     """The IP address ``text`` names, or None."""
     try:
@@ -150,9 +137,9 @@ def client_address(environ, networks):
 class JsonWsgiApp(WsgiApp):
     def __init__(self, server):
         super().__init__(server)
-        config = server.container.config
-        self.limiter = RateLimiter(float_setting(config, "HTTP_RATE_LIMIT_PER_MINUTE", 120))
-        self.trusted_proxies = trusted_networks(config.get("TRUSTED_PROXIES"))
+        settings = settings_of(server.container)
+        self.limiter = RateLimiter(settings.HTTP_RATE_LIMIT_PER_MINUTE)
+        self.trusted_proxies = settings.TRUSTED_PROXIES
 
     def __call__(self, environ, start_response):
         wait = self.limiter.wait_for(client_address(environ, self.trusted_proxies))

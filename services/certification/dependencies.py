@@ -13,14 +13,15 @@ from services.certification.models import SigningKey
 from services.certification.signing import Signer, load_or_create_private_key
 from shared import config as cfg
 from shared.db import find_database
+from shared.settings import settings_of
 from shared.timeutil import utcnow
 
 
 class CertificateSigner(DependencyProvider):
     def setup(self):
-        config = self.container.config
-        key = load_or_create_private_key(cfg.setting(config, "CERT_SIGNING_KEY_FILE"),
-                                         cfg.var_dir(config))
+        settings = settings_of(self.container)
+        key = load_or_create_private_key(settings.CERT_SIGNING_KEY_FILE,
+                                         cfg.var_dir(settings))
         self.signer = Signer(key)
 
     def start(self):

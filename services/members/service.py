@@ -61,7 +61,7 @@ class MembersService(observability.Observable):
     def expire_due(self, now=None):
         return operations.expire_due(self.db, self.outbox, now)
 
-    @timer("MEMBERSHIP_EXPIRY_CHECK_SECONDS", 24 * 60 * 60, eager=True)  # also on start
+    @timer("MEMBERSHIP_EXPIRY_CHECK_SECONDS", eager=True)  # also on start
     def expire_due_daily(self):
         operations.expire_due(self.db, self.outbox)
 
