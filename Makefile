@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONWARNINGS := ignore
 
-.PHONY: asyncapi bench bench-smoke install run demo test test-unit dead-letters replay clean
+.PHONY: asyncapi settings bench bench-smoke install run demo test test-unit dead-letters replay clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,7 @@ demo: install
 test: install
 	-devtools/ensure-chromium.sh
 	$(PY) -m devtools.asyncapi --check
+	$(PY) -m devtools.settings --check
 	$(PY) -m pytest -q --ignore=tests/faults
 	$(PY) -m pytest -q tests/faults
 	$(PY) -m bench --smoke --results var/bench-smoke.md
@@ -59,6 +60,10 @@ replay: install
 # The message catalog (docs/asyncapi.yaml), generated from the services' message schemas.
 asyncapi: install
 	$(PY) -m devtools.asyncapi
+
+# The settings table in docs/operations.md, generated from shared/settings.py.
+settings: install
+	$(PY) -m devtools.settings
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
