@@ -26,6 +26,7 @@ DEFAULT_VALIDITY_MONTHS = 36
 SUBMITTED, COMPETENT, NOT_YET_COMPETENT = "submitted", "competent", "not_yet_competent"
 OUTCOMES = (COMPETENT, NOT_YET_COMPETENT)
 APPLICATION_STATUSES = (SUBMITTED, *OUTCOMES)
+# A certificate's statuses (a member's are the members service's own).
 ACTIVE, SUSPENDED, REVOKED, EXPIRED = "active", "suspended", "revoked", "expired"
 CERTIFICATE_STATUSES = (ACTIVE, SUSPENDED, REVOKED, EXPIRED)
 

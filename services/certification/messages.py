@@ -11,8 +11,6 @@ from marshmallow import fields, validate
 from services.certification import domain
 from shared.schemas import SCHEME_CODE, StrictBool, StrictInt, StrictSchema, UUIDString
 
-OUTCOMES = ("competent", "not_yet_competent")
-CERTIFICATE_STATUSES = ("active", "suspended", "revoked", "expired")
 # CRT-<year>-XXXX-XXXX-XXXX in Crockford's base32 (no I, L, O, U).
 CERTIFICATE_NUMBER = r"^CRT-[0-9]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$"
 
@@ -46,7 +44,7 @@ class ApplicationMessage(StrictSchema):
     member_id = UUIDString(required=True)
     scheme_code = _scheme_code()
     session_id = UUIDString(required=True)
-    status = _status("submitted", *OUTCOMES)
+    status = _status(*domain.APPLICATION_STATUSES)
     self_assessment = fields.List(
         fields.Nested(SelfAssessmentClaim), required=True, allow_none=True,
         metadata={"description": "APL-02, when the applicant gave one."})
@@ -68,10 +66,10 @@ class ApplicationSubmitted(ApplicationMessage):
 class AssessmentCompleted(ApplicationMessage):
     """An assessor recorded the result: competent (Kompeten) or not_yet_competent."""
 
-    status = _status(*OUTCOMES)
+    status = _status(*domain.OUTCOMES)
     result = fields.Nested(AssessmentResult, required=True)
     decided_at = fields.AwareDateTime(required=True)
-    outcome = _status(*OUTCOMES)
+    outcome = _status(*domain.OUTCOMES)
 
 
 class CertificateMessage(StrictSchema):
@@ -80,7 +78,7 @@ class CertificateMessage(StrictSchema):
     holder_name = fields.String(required=True)
     scheme_code = _scheme_code()
     scheme_title = fields.String(required=True)
-    status = _status(*CERTIFICATE_STATUSES)
+    status = _status(*domain.CERTIFICATE_STATUSES)
     issued_at = fields.AwareDateTime(required=True)
     valid_until = fields.AwareDateTime(required=True)
     verify_url = fields.Url(required=True, require_tld=False, metadata={

@@ -143,7 +143,7 @@ def test_the_backoff_schedule_must_not_shrink():
 # -- words: per locale, beside the templates --------------------------------------------------
 
 def test_every_locale_has_its_words():
-    from services.certification.messages import OUTCOMES
+    from services.certification.domain import OUTCOMES
     from shared.subsectors import SUBSECTORS
 
     default = domain.words(domain.DEFAULT_LOCALE)
