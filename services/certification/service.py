@@ -6,8 +6,6 @@ Entrypoints only; use cases in ``operations/`` (a module per aggregate), rules i
 """
 from pathlib import Path
 
-from nameko.dependency_providers import Config
-
 from services.certification import signing, verify_page
 from services.certification.operations import (
     applications, assessors, certificates, member_view, schemes, sessions,
@@ -19,6 +17,7 @@ from shared.handlers import event_handler
 from shared.member_view import keeps_member_view
 from shared.outbox import Outbox
 from shared.rpc import TimedRpcProxy
+from shared.settings import ServiceSettings
 from shared.web import http, json_response, secure
 from shared import observability
 from werkzeug.wrappers import Response
@@ -32,11 +31,11 @@ class CertificationService(observability.Observable):
     outbox = Outbox()
     signer = CertificateSigner()
     members = TimedRpcProxy("members")
-    config = Config()
+    settings = ServiceSettings()
 
     @property
     def public_base_url(self):
-        return self.config.get("PUBLIC_BASE_URL") or "http://localhost:8000"
+        return self.settings.PUBLIC_BASE_URL
 
     # -- schemes, assessors, sessions ------------------------------------------
 
@@ -128,7 +127,7 @@ class CertificationService(observability.Observable):
     def expire_due(self, now=None):
         return certificates.expire_due(self.db, self.outbox, self.public_base_url, now)
 
-    @timer("CERTIFICATE_EXPIRY_CHECK_SECONDS", 24 * 60 * 60, eager=True)
+    @timer("CERTIFICATE_EXPIRY_CHECK_SECONDS", eager=True)
     def expire_due_daily(self):
         certificates.expire_due(self.db, self.outbox, self.public_base_url)
 
