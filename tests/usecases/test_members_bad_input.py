@@ -1,22 +1,20 @@
-"""Bad input of every kind, to every members method that takes input, gets a
+"""Bad input of every kind, to every members use case that takes input, gets a
 ValidationError naming the field (or NotFound) and writes nothing: no record
-changes, no count changes, no message is sent.
+changes, no count changes, no message is recorded.
 
-One table of (method, arguments, error, field); every row runs against the same few
-members, checking the records and the stats before and after its call.
+One table of (method, arguments, error, field), each row called in-process on a
+pending and an active member of its own. What the RPC layer adds (the arguments'
+shape: too many, too few, unknown keywords) is tested over RPC in
+tests/members/test_members_arguments.py.
 """
-import json
-import uuid
-
 import pytest
 
-from tests.members.helpers import let_stray_messages_arrive, messages_about
-from tests.support.calls import remote_error
+from services.members.service import MembersService
+from shared.errors import NotFound, ValidationError
 from tests.support.factories import member_data
+from tests.support.usecases import InWorker
 
-# In the name of every member this module registers (and of every registration it
-# tries), so one list call shows them all and their messages are recognisable.
-TAG = f"Badinput {uuid.uuid4().hex[:8]}"
+TAG = "Badinput"  # in the name and business name of every registration a row makes
 
 
 class Ref:
@@ -106,26 +104,16 @@ def build_rows():
             row(f"{field}-{type_name}", "register", (registration(**{field: value}),),
                 field=field)
         row(f"{field}-100kB", "register", (registration(**{field: HUGE}),), field=field)
-    row("no-arguments", "register", field="data")
-    row("extra-argument", "register", (registration(), "extra"), field="_arguments")
-    row("extra-keyword", "register", kwargs={"data": registration(), "extra": 1}, field="extra")
 
     # get(member_id), activate(member_id), reinstate(member_id), renew(member_id)
     for method in ID_METHODS:
         for name, value in MALFORMED_IDS.items():
             row(f"id-{name}", method, (value,), field="member_id")
-        row("no-arguments", method, field="member_id")
-        row("extra-argument", method, (ACTIVE, "extra"), field="_arguments", target=ACTIVE)
-        row("extra-keyword", method, (ACTIVE,), {"colour": "red"}, field="colour",
-            target=ACTIVE)
-        row("id-twice", method, (ACTIVE,), {"member_id": ACTIVE}, field="member_id",
-            target=ACTIVE)
         row("unknown-id", method, (UNKNOWN_ID,), exc="NotFound")
 
     # get_by_number(member_number)
     for name, value in BAD_MEMBER_NUMBERS.items():
         row(f"number-{name}", "get_by_number", (value,), field="member_number")
-    row("no-arguments", "get_by_number", field="member_number")
     row("unknown-number", "get_by_number", ("EKRAF-1999-999999",), exc="NotFound")
 
     # list(filters)
@@ -145,8 +133,6 @@ def build_rows():
         row(f"limit-{name}", "list", ({"limit": value},), field="limit")
     row("q-empty", "list", ({"q": ""},), field="q")
     row("cursor-forged", "list", ({"cursor": "not-a-cursor"},), field="cursor")
-    row("extra-argument", "list", ({}, "extra"), field="_arguments")
-    row("extra-keyword", "list", kwargs={"filters": {}, "colour": "red"}, field="colour")
 
     # update_profile(member_id, changes), on the active member
     for name, value in MALFORMED_IDS.items():
@@ -172,9 +158,6 @@ def build_rows():
                          "business_name": ""}.items():
         row(f"{field}-invalid", "update_profile", (ACTIVE, {field: value}), field=field,
             target=ACTIVE)
-    row("no-changes-argument", "update_profile", (ACTIVE,), field="changes", target=ACTIVE)
-    row("extra-argument", "update_profile", (ACTIVE, {"city": "Bontang"}, "extra"),
-        field="_arguments", target=ACTIVE)
 
     # suspend(member_id, reason), on the active member
     for name, value in MALFORMED_IDS.items():
@@ -183,92 +166,49 @@ def build_rows():
     for name, value in {**WRONG_TYPES, "empty": "", "spaces": "   ", "100kB": HUGE,
                         "nul": "iuran\x00", "surrogate": "iuran\ud800"}.items():
         row(f"reason-{name}", "suspend", (ACTIVE, value), field="reason", target=ACTIVE)
-    row("no-reason", "suspend", (ACTIVE,), field="reason", target=ACTIVE)
-    row("extra-argument", "suspend", (ACTIVE, "iuran", "extra"), field="_arguments",
-        target=ACTIVE)
 
     # expire_due(now)
     for name, value in BAD_TIMES.items():
         row(f"now-{name}", "expire_due", (value,), field="now")
-    row("extra-argument", "expire_due", (None, "extra"), field="_arguments")
-    row("extra-keyword", "expire_due", kwargs={"colour": "red"}, field="colour")
 
-    # stats() and list_subsectors() take nothing
-    for method in ("stats", "list_subsectors"):
-        row("extra-argument", method, ("x",), field="_arguments")
-        row("extra-keyword", method, kwargs={"colour": "red"}, field="colour")
-        row("none-argument", method, (None,), field="_arguments")
     return rows
 
 
 ROWS = build_rows()
 
 
-@pytest.fixture(scope="module")
-def shared_members(rpc, member_messages):
-    """A pending and an active member for every row; what the rows must leave as it is:
-    the records, the stats and the messages about them so far."""
-    pending = rpc.members.register(registration())
-    active = rpc.members.register(registration())
-    active = rpc.members.activate(active["id"])
-    members = {"pending": pending, "active": active}
-    member_messages.wait_for("member_registered", id=pending["id"])
-    member_messages.wait_for("member_activated", id=active["id"])
-    ids = {member["id"] for member in members.values()}
-    return {"members": members, "ids": ids, "stats": rpc.members.stats(),
-            "messages": len(messages_about(member_messages, ids)),
-            "tagged_messages": len(tagged_messages(member_messages))}
+@pytest.fixture
+def members(session_of):
+    return InWorker(MembersService, session_of("members"))
 
 
-def tagged_messages(message_log):
-    """Messages about any member this module registered or tried to register."""
-    return [m for m in list(message_log.messages)
-            if TAG in f'{m["data"].get("full_name")} {m["data"].get("business_name")}']
-
-
-def resolve(value, members):
+def resolve(value, existing):
     if isinstance(value, Ref):
-        return members[value.state]["id"]
+        return existing[value.state]["id"]
     if isinstance(value, tuple):
-        return tuple(resolve(item, members) for item in value)
+        return tuple(resolve(item, existing) for item in value)
     if isinstance(value, dict):
-        return {key: resolve(item, members) for key, item in value.items()}
+        return {key: resolve(item, existing) for key, item in value.items()}
     return value
 
 
 @pytest.mark.parametrize("method, args, kwargs, exc_type, field, target", ROWS)
-def test_bad_input_is_refused_and_writes_nothing(rpc, member_messages, shared_members,
-                                                 method, args, kwargs, exc_type, field,
-                                                 target):
-    # Nothing happens between rows, so the state before this call is the one the
-    # fixture (or the previous row) saw; reading it again would double the calls.
-    members = shared_members["members"]
-    args, kwargs = resolve(args, members), resolve(kwargs, members)
-    messages_before = len(messages_about(member_messages, shared_members["ids"]))
+def test_bad_input_is_refused_and_writes_nothing(members, method, args, kwargs, exc_type,
+                                                 field, target):
+    pending = members.register(registration())
+    active = members.activate(members.register(registration())["id"])
+    existing = {"pending": pending, "active": active}
+    stats, recorded = members.stats(), list(members.outbox.messages)
+    args, kwargs = resolve(args, existing), resolve(kwargs, existing)
 
-    error = remote_error(lambda: getattr(rpc.members, method)(*args, **kwargs))
+    with pytest.raises({"ValidationError": ValidationError, "NotFound": NotFound}[exc_type]) \
+            as raised:
+        getattr(members, method)(*args, **kwargs)
 
-    stats, shared_members["stats"] = shared_members["stats"], rpc.members.stats()
-    if target is not None:
-        record = rpc.members.get(members[target.state]["id"])
-        record_before, members[target.state] = members[target.state], record
-        assert record == record_before
-    assert error.exc_type == exc_type, (error.exc_type, error.value[:500])
     if exc_type == "ValidationError":
-        fields = json.loads(error.value)
-        assert field in fields, fields
-        assert len(error.value) < 2_000  # the reason, not an echo of a 100 kB value
-    assert shared_members["stats"] == stats
-    assert len(messages_about(member_messages, shared_members["ids"])) == messages_before
-
-
-def test_no_bad_input_sent_a_message_or_changed_a_member(rpc, member_messages, shared_members):
-    """Once for the whole table: a message is relayed after the call's reply, and a
-    registration of bad data would show under the tag."""
-    let_stray_messages_arrive(rpc, member_messages)
-    assert len(messages_about(member_messages, shared_members["ids"])) \
-        == shared_members["messages"]
-    assert len(tagged_messages(member_messages)) == shared_members["tagged_messages"]
-    listed = rpc.members.list({"q": TAG, "limit": 200})["items"]
-    assert sorted(listed, key=lambda m: m["id"]) \
-        == sorted(shared_members["members"].values(), key=lambda m: m["id"])
+        assert field in raised.value.errors, raised.value.errors
+        assert len(str(raised.value)) < 2_000  # the reason, not an echo of a 100 kB value
+    assert members.stats() == stats
+    for member in existing.values():
+        assert members.get(member["id"]) == member
+    assert members.outbox.messages == recorded
