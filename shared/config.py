@@ -10,7 +10,6 @@ from pathlib import Path
 
 import yaml
 
-DEFAULT_AMQP_URI = "amqp://guest:guest@localhost:5672/"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = REPO_ROOT / "config.yml"
 
@@ -40,16 +39,6 @@ def load_config(path=DEFAULT_CONFIG_FILE, overrides=None):
     return config
 
 
-def setting(config, key, default=None):
-    """A setting, treating the empty value of an unset ``${VAR:}`` as absent."""
-    value = config.get(key)
-    return default if value in (None, "") else value
-
-
-def amqp_uri(config):
-    return setting(config, "AMQP_URI", DEFAULT_AMQP_URI)
-
-
 def var_dir(settings):
     """Where a service keeps local state (SQLite fallback, generated keys): ``VAR_DIR``
     of ``settings`` (``shared.settings.Settings``), made if missing."""
@@ -64,21 +53,3 @@ def db_url(settings, service_name):
     """``<SERVICE>_DB_URL``, or a SQLite file under ``VAR_DIR`` when it is unset."""
     return settings.db_url(service_name) or \
         f"sqlite:///{var_dir(settings) / (service_name + '.db')}"
-
-
-def int_setting(config, key, default):
-    return int(setting(config, key, default))
-
-
-def float_setting(config, key, default):
-    return float(setting(config, key, default))
-
-
-def list_setting(config, key, default):
-    """A comma-separated list of numbers, e.g. ``1000,5000,30000``."""
-    value = setting(config, key, default)
-    if isinstance(value, (int, float)):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return [float(part) for part in str(value).split(",") if part.strip()]

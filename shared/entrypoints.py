@@ -186,7 +186,7 @@ class ConfiguredTimer(Timer):
     at start, so operators (and tests) can change it:
     ``@timer("MEMBERSHIP_EXPIRY_CHECK_SECONDS")``."""
 
-    def __init__(self, setting, default_seconds=None, **kwargs):
+    def __init__(self, setting, **kwargs):
         self.setting = setting
         super().__init__(interval=None, **kwargs)
 

@@ -23,9 +23,6 @@ class SendTimedOut(SendFailed):
     pass
 
 
-SMTP_SECURITY = ("none", "starttls", "tls")
-
-
 class EmailSender:
     """Sends each delivery as a MIME email (text/plain, UTF-8).
 
@@ -34,8 +31,9 @@ class EmailSender:
     (TLS from the first byte, usually port 465). With TLS the relay's certificate and
     host name are always verified, against ``ca_file`` when given (a relay with a
     private CA), else the system's CAs. With a ``username`` each new session logs in
-    right after TLS is up; a username without TLS is refused here, at start, so a
-    password never crosses the network in the clear.
+    right after TLS is up. The settings are checked before they get here
+    (``shared.settings``: a username without TLS stops the service at start, so a
+    password never crosses the network in the clear).
 
     Connections are kept open between sends (up to ``keep`` idle ones, each for at
     most ``idle_seconds``), so that an email does not pay for a new SMTP session. A
@@ -47,25 +45,7 @@ class EmailSender:
                  security="none", username=None, password=None, ca_file=None):
         self.host, self.port, self.sender, self.timeout = host, int(port), sender, timeout
         self.keep, self.idle_seconds = keep, idle_seconds
-        self.security = str(security or "none").strip().lower()
-        if self.security not in SMTP_SECURITY:
-            raise ValueError(f"SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY)}; "
-                             f"got {security!r}")
-        self.username = str(username) if username not in (None, "") else None
-        self._password = str(password) if password not in (None, "") else None
-        if self._password and not self.username:
-            raise ValueError("SMTP_PASSWORD is set but SMTP_USERNAME is not: set both "
-                             "to log in to the relay, or neither")
-        if self.username and not self._password:
-            raise ValueError("SMTP_USERNAME is set but SMTP_PASSWORD is empty: set both "
-                             "to log in to the relay, or neither")
-        if self.username and self.security == "none":
-            raise ValueError("SMTP_USERNAME is set but SMTP_SECURITY is none: refusing to "
-                             "send the SMTP password over an unencrypted connection; set "
-                             "SMTP_SECURITY=starttls (port 587) or tls (port 465)")
-        if ca_file and self.security == "none":
-            raise ValueError("SMTP_CA_FILE is set but SMTP_SECURITY is none: set "
-                             "SMTP_SECURITY=starttls or tls for the CA to be used")
+        self.security, self.username, self._password = security, username, password
         self._tls = _tls_context(ca_file) if self.security != "none" else None
         self._idle = []  # (connection, time it was put back)
         name, address = parseaddr(sender)

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from services.notifications import domain
 from services.notifications.adapters import EmailSender, SendTimedOut, SmsSender, scrub
 from services.notifications.models import Delivery
-from shared import config as cfg
 from shared.db import find_database
+from shared.settings import settings_of
 from shared.timeutil import utcnow_precise  # scheduling needs sub-second times
 
 log = logging.getLogger(__name__)
@@ -32,27 +32,24 @@ class DeliveryWorker(DependencyProvider):
     """Sends pending deliveries; ``self.deliveries.wake()`` after new ones commit."""
 
     def setup(self):
-        config = self.container.config
+        settings = settings_of(self.container)
         self.engine = None
-        self.delays = domain.backoff_schedule(
-            cfg.list_setting(config, "NOTIFY_RETRY_DELAYS_SECONDS", "5,30,120,600,1800"))
-        self.poll_seconds = cfg.float_setting(config, "NOTIFY_POLL_SECONDS", 1.0)
-        timeout = cfg.float_setting(config, "NOTIFY_SEND_TIMEOUT_SECONDS", 10.0)
+        # A backoff: positive, none shorter than the one before (checked in Settings).
+        self.delays = list(settings.NOTIFY_RETRY_DELAYS_SECONDS)
+        self.poll_seconds = settings.NOTIFY_POLL_SECONDS
+        timeout = settings.NOTIFY_SEND_TIMEOUT_SECONDS
         # The whole send (not each socket read) must end within the deadline, and the
         # lease outlives it, so no other sender claims a delivery still being sent.
         self.deadline = 2 * timeout
         self.lease_length = timedelta(seconds=self.deadline + 60)
-        concurrency = cfg.int_setting(config, "NOTIFY_SEND_CONCURRENCY", 10)
+        concurrency = settings.NOTIFY_SEND_CONCURRENCY
         self.senders = {domain.EMAIL: EmailSender(
-            cfg.setting(config, "SMTP_HOST", "localhost"), cfg.setting(config, "SMTP_PORT", 1025),
-            cfg.setting(config, "SMTP_FROM", "noreply@localhost"), timeout, keep=concurrency,
-            security=cfg.setting(config, "SMTP_SECURITY", "none"),
-            username=cfg.setting(config, "SMTP_USERNAME"),
-            password=cfg.setting(config, "SMTP_PASSWORD"),
-            ca_file=cfg.setting(config, "SMTP_CA_FILE"))}
-        sms_url = cfg.setting(config, "SMS_WEBHOOK_URL")
-        if sms_url:
-            self.senders[domain.SMS] = SmsSender(sms_url, timeout)
+            settings.SMTP_HOST, settings.SMTP_PORT, settings.SMTP_FROM, timeout,
+            keep=concurrency, security=settings.SMTP_SECURITY,
+            username=settings.SMTP_USERNAME, password=settings.SMTP_PASSWORD,
+            ca_file=settings.SMTP_CA_FILE)}
+        if settings.SMS_WEBHOOK_URL:
+            self.senders[domain.SMS] = SmsSender(settings.SMS_WEBHOOK_URL, timeout)
         self.pools = {channel: eventlet.GreenPool(concurrency) for channel in self.senders}
         self._wake = LightQueue(maxsize=1)
         self._stopping = False

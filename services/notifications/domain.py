@@ -271,17 +271,6 @@ def channels_for(preferences, has_email, has_phone, sms_enabled):
     return chosen
 
 
-def backoff_schedule(delays, setting="NOTIFY_RETRY_DELAYS_SECONDS"):
-    """The configured delays between tries, checked: each positive and none shorter
-    than the one before (a backoff), so that a slip such as ``5,30,1`` stops the
-    service at start rather than retrying a failing gateway faster and faster."""
-    delays = [float(delay) for delay in delays]
-    if any(delay <= 0 for delay in delays) or delays != sorted(delays):
-        raise ValueError(f"{setting} must be positive delays in seconds, each at least the "
-                         f"one before it (e.g. 5,30,120,600); got {','.join(f'{delay:g}' for delay in delays)}")
-    return delays
-
-
 def next_attempt_delay(attempts, delays):
     """Seconds until the next try after ``attempts`` failures; None when given up.
 

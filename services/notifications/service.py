@@ -11,15 +11,14 @@ language is only files.
 from datetime import timedelta
 from pathlib import Path
 
-from nameko.dependency_providers import Config
-
 from services.notifications import operations
 from services.notifications.dependencies import DeliveryWorker
-from shared import config as cfg, handlers, observability
+from shared import handlers, observability
 from shared.db import Database
 from shared.entrypoints import rpc, timer
 from shared.handlers import event_handler
 from shared.rpc import TimedRpcProxy
+from shared.settings import ServiceSettings
 
 
 class NotificationsService(observability.Observable):
@@ -28,13 +27,13 @@ class NotificationsService(observability.Observable):
     db = Database(migrations_dir=Path(__file__).parent / "migrations")
     deliveries = DeliveryWorker()
     members = TimedRpcProxy("members")
-    config = Config()
+    settings = ServiceSettings()
 
     # Notifications has no outbox, whose relay prunes these elsewhere.
-    @timer("PROCESSED_PRUNE_CHECK_SECONDS", 60 * 60)
+    @timer("PROCESSED_PRUNE_CHECK_SECONDS")
     def prune_processed_messages(self):
-        days = cfg.float_setting(self.config, "PROCESSED_RETENTION_DAYS", 30)
-        handlers.prune_processed_messages(self.db, timedelta(days=days))
+        handlers.prune_processed_messages(
+            self.db, timedelta(days=self.settings.PROCESSED_RETENTION_DAYS))
 
     @rpc(read_only=True)
     def list_inbox(self, member_id, filters=None):

@@ -130,16 +130,6 @@ def test_what_each_message_needs_comes_from_its_address_and_its_templates():
         "member_id", "number", "scheme_title", "valid_until", "verify_url"}
 
 
-# -- backoff -----------------------------------------------------------------------------------
-
-def test_the_backoff_schedule_must_not_shrink():
-    assert domain.backoff_schedule(["5", 30, 30.0, 120]) == [5, 30, 30, 120]
-    assert domain.backoff_schedule([]) == []  # no retries: failed after the first try
-    for delays in ([5, 30, 1], [0, 5], [-1]):
-        with pytest.raises(ValueError, match="NOTIFY_RETRY_DELAYS_SECONDS must be positive"):
-            domain.backoff_schedule(delays)
-
-
 # -- words: per locale, beside the templates --------------------------------------------------
 
 def test_every_locale_has_its_words():

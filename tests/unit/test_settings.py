@@ -102,7 +102,8 @@ def test_values_are_read_from_text_or_as_python_gives_them(config, expected):
     ({"NOTIFY_RETRY_DELAYS_SECONDS": "5,30,1"},
      "NOTIFY_RETRY_DELAYS_SECONDS must be positive delays in seconds, each at least the one "
      "before it (e.g. 5,30,120,600); got 5,30,1"),
-    ({"NOTIFY_RETRY_DELAYS_SECONDS": [5, 0]}, "NOTIFY_RETRY_DELAYS_SECONDS must be positive"),
+    ({"NOTIFY_RETRY_DELAYS_SECONDS": [0, 5]}, "NOTIFY_RETRY_DELAYS_SECONDS must be positive"),
+    ({"NOTIFY_RETRY_DELAYS_SECONDS": -1}, "NOTIFY_RETRY_DELAYS_SECONDS must be positive"),
     ({"SMTP_SECURITY": "ssl"}, "SMTP_SECURITY must be one of none, starttls, tls; got 'ssl'"),
     ({"TRUSTED_PROXIES": "10.0.0.5,proxy.example"},
      "TRUSTED_PROXIES: 'proxy.example' is not an address or network (e.g. 10.0.0.5 or "
