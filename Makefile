@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONWARNINGS := ignore
 
-.PHONY: asyncapi settings bench bench-smoke install run demo test test-unit dead-letters replay clean
+.PHONY: asyncapi settings bench bench-smoke coverage install run demo test test-unit test-usecases dead-letters replay clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,8 @@ test: install
 	-devtools/ensure-chromium.sh
 	$(PY) -m devtools.asyncapi --check
 	$(PY) -m devtools.settings --check
-	$(PY) -m pytest -q --ignore=tests/faults
-	$(PY) -m pytest -q tests/faults
+	$(PY) -m pytest -q -n 2 --ignore=tests/faults
+	$(PY) -m pytest -q -n 2 tests/faults
 	$(PY) -m bench --smoke --results var/bench-smoke.md
 
 # Benchmarks (not tests): each against a baseline measured in the same run; the tables
@@ -47,6 +47,19 @@ bench-smoke: install
 # Domain rules and pure helpers only: no broker, no database.
 test-unit: install
 	$(PY) -m pytest -q tests/unit
+
+# The use cases in-process on a real PostgreSQL (no broker, no service started).
+test-usecases: install
+	$(PY) -m pytest -q tests/usecases
+
+# Line and branch coverage of services/ and shared/ over the whole suite (the services
+# started as subprocesses included); the report is printed and kept in var/coverage.txt.
+coverage: install
+	mkdir -p var && rm -f var/.coverage var/.coverage.*
+	COVERAGE_RCFILE=.coveragerc $(PY) -m coverage run -m pytest -q -n 2 --ignore=tests/faults
+	COVERAGE_RCFILE=.coveragerc $(PY) -m coverage run -m pytest -q -n 2 tests/faults
+	COVERAGE_RCFILE=.coveragerc $(PY) -m coverage combine -q
+	COVERAGE_RCFILE=.coveragerc $(PY) -m coverage report --precision=2 | tee var/coverage.txt
 
 # Messages a service could not handle: list them; replay them once the cause is fixed.
 #   make dead-letters SERVICE=notifications

@@ -14,6 +14,33 @@ with warnings.catch_warnings():
 
 eventlet.monkey_patch()  # must come first: nameko and the tests rely on green I/O
 
+
+def _keep_xdist_worker_on_os_threads():
+    """Under pytest-xdist, a worker's main thread waits for its next test on an Event
+    that execnet's reader (an OS thread, started before this file ran) sets; a green
+    Event made after monkey_patch would never be woken from another OS thread, and the
+    worker would hang. So the worker's execnet keeps the unpatched primitives."""
+    import os
+
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    from execnet import gateway_base
+
+    threading = eventlet.patcher.original("threading")
+    queue = eventlet.patcher.original("queue")
+    thread = eventlet.patcher.original("_thread")
+    time = eventlet.patcher.original("time")
+    model = gateway_base.ThreadExecModel
+    model.queue = property(lambda self: queue)
+    model.Lock = model.RLock = lambda self: threading.RLock()
+    model.Event = lambda self: threading.Event()
+    model.start = lambda self, func, args=(): thread.start_new_thread(func, args)
+    model.get_ident = lambda self: thread.get_ident()
+    model.sleep = lambda self, delay: time.sleep(delay)
+
+
+_keep_xdist_worker_on_os_threads()
+
 import os  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402

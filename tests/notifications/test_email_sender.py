@@ -11,7 +11,9 @@ import pytest
 from services.notifications.adapters import EmailSender, SendFailed
 from services.notifications.dependencies import DeliveryWorker
 from tests.notifications.smtp_relay import RelayProcess
-from tests.support import ServiceProcess, SmtpServer, free_port, wait_until
+from tests.support.outside import SmtpServer
+from tests.support.services import ServiceProcess, free_port
+from tests.support.waiting import wait_until
 
 
 def delivery(recipient, subject="Keanggotaan Anda aktif — Édisi"):

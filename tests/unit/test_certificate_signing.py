@@ -273,7 +273,7 @@ def test_configured_key_file_is_used(tmp_path):
         serialization.BestAvailableEncryption(b"secret")),
     Ed25519PrivateKey.generate().public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
-])
+], ids=["missing", "empty", "not-a-key", "ec-key", "encrypted", "public-key"])
 def test_bad_configured_key_file_names_the_file(tmp_path, content):
     path = tmp_path / "signing.pem"
     if content is not None:
