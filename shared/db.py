@@ -227,8 +227,8 @@ def find_database(container):
     return providers[0]
 
 
-# SQLAlchemy cannot cache INSERT ... ON CONFLICT constructs: each execution compiled
-# them anew, a sixth of a consumer's CPU. These are the same statements as text, made
+# SQLAlchemy cannot cache INSERT ... ON CONFLICT constructs: each execution would
+# compile them anew (docs/performance.md). These are the same statements as text, made
 # once per shape and cached (text() is cacheable), with typed parameters; the syntax
 # is the same on PostgreSQL and SQLite.
 SMALL_BATCH = 10  # up to this many rows: one cached statement for all of them

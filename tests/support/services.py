@@ -122,13 +122,16 @@ def running_services(names, config, folder, databases, amqp_uri=None, smtp_port=
     - ``amqp_uri``: what the services connect to when it is not ``config``'s (a proxy
       in front of the broker; a dict for a login per service).
     - ``settings``: environment for every service (the handlers' retry schedule is
-      ``config``'s unless given); ``each``: ``{name: {setting: value}}`` on top.
+      ``config``'s and MAX_WORKERS 3 unless given); ``each``: ``{name: {setting:
+      value}}`` on top.
     Every service gets a free metrics port (``process.metrics_url``); certification's
     public HTTP address is ``process.http_base``.
     """
     folder = Path(folder)
+    # Three workers each (ten in production): still concurrent, and two test workers'
+    # stacks stay well within PostgreSQL's 100 connections.
     common = {"HANDLER_RETRY_DELAYS_MS": config.get("HANDLER_RETRY_DELAYS_MS", "200,400"),
-              **(settings or {})}
+              "MAX_WORKERS": 3, **(settings or {})}
     processes = {}
     try:
         for name in names:
