@@ -51,6 +51,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from shared.config import load_config  # noqa: E402
 from tests.support.broker import VhostPool  # noqa: E402
+from tests.support.services import ServiceProcess  # noqa: E402
 
 RUN_ID = uuid.uuid4().hex[:8]
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
@@ -185,6 +186,14 @@ def vhost_config(vhost_pool, base_config):
 def module_vhost_config(vhost_pool, base_config):
     """As vhost_config, for a test module's own services."""
     return _own_vhost_config(vhost_pool, base_config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After the last test (of this worker), ask every service still running to stop
+    at once, before the fixtures stop them one by one and wait for each."""
+    if nextitem is None:
+        ServiceProcess.terminate_all()
 
 
 # The running services and their subscribers, shared by every test folder.

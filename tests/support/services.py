@@ -29,11 +29,14 @@ PROBES = {"members": "list_subsectors", "certification": "list_schemes",
 class ServiceProcess:
     """A service started as operators start it: ``nameko run --config config.yml ...``."""
 
+    running = set()  # every one started and not yet stopped, for terminate_all
+
     def __init__(self, module, env, log_path):
         self.module = module
         self.env = env
         self.log_path = log_path
         self.process = None
+        self.signalled = False
 
     def start(self):
         env = {**os.environ, "PYTHONWARNINGS": "ignore", **self.env}
@@ -42,16 +45,33 @@ class ServiceProcess:
             [NAMEKO, "run", "--config", "config.yml", self.module],
             cwd=REPO_ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT,
         )
+        self.signalled = False
+        ServiceProcess.running.add(self)
         return self
+
+    def terminate(self):
+        """Ask it to stop (SIGTERM, once), without waiting: ``stop`` waits."""
+        if self.process and self.process.poll() is None and not self.signalled:
+            self.process.send_signal(signal.SIGTERM)
+            self.signalled = True
+
+    @classmethod
+    def terminate_all(cls):
+        """Ask every running service to stop at once: each takes seconds to stop
+        gracefully, and one after another they would add up."""
+        for service in list(cls.running):
+            service.terminate()
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.process and self.process.poll() is None:
-            self.process.send_signal(sig)
+            if sig != signal.SIGTERM or not self.signalled:
+                self.process.send_signal(sig)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        ServiceProcess.running.discard(self)
         self.log_file.close()
 
     def restart(self, **env_changes):

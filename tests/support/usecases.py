@@ -53,13 +53,15 @@ class InWorker:
     """``service_cls``'s methods, each called as one worker: in a savepoint of
     ``session`` (undone with its messages if the call raises), the session's objects
     expired afterwards as a new worker would load them afresh. ``self.outbox`` holds
-    what committed calls recorded."""
+    what committed calls recorded (it stays empty for a service without an outbox:
+    notifications)."""
 
     def __init__(self, service_cls, session, **dependencies):
         self.session = session
         self.outbox = RecordingOutbox()
-        self.service = worker_factory(service_cls, db=session, outbox=self.outbox,
-                                      **dependencies)
+        if hasattr(service_cls, "outbox"):
+            dependencies["outbox"] = self.outbox
+        self.service = worker_factory(service_cls, db=session, **dependencies)
 
     def __getattr__(self, name):
         method = getattr(self.service, name)

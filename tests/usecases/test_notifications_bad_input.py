@@ -12,7 +12,6 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
-from nameko.testing.services import worker_factory
 from sqlalchemy import select, update
 
 from services.notifications.models import Contact, Delivery, Notification, Preference
@@ -23,7 +22,7 @@ from shared.schemas import encode_cursor
 from shared.settings import Settings
 from shared.tables import processed_messages
 from tests.support.factories import member_record
-from tests.support.usecases import InWorker, MembersStub, RecordingOutbox
+from tests.support.usecases import InWorker, MembersStub
 
 
 class Ref:
@@ -183,21 +182,11 @@ class Deliveries:
         self.woken += 1
 
 
-class InNotificationsWorker(InWorker):
-    """``InWorker`` for notifications, which has no outbox (``worker_factory`` refuses a
-    dependency the class lacks): ``outbox`` stays empty."""
-
-    def __init__(self, session, **dependencies):
-        self.session = session
-        self.outbox = RecordingOutbox()
-        self.service = worker_factory(NotificationsService, db=session, **dependencies)
-
-
 @pytest.fixture
 def notifications(session_of):
-    return InNotificationsWorker(session_of("notifications"), members=MembersStub(),
-                                 deliveries=Deliveries(sms_enabled=True),
-                                 settings=Settings.from_config({}))
+    return InWorker(NotificationsService, session_of("notifications"), members=MembersStub(),
+                    deliveries=Deliveries(sms_enabled=True),
+                    settings=Settings.from_config({}))
 
 
 def hear(notifications, source, event_type, data):

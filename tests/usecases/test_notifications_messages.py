@@ -17,7 +17,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from nameko.testing.services import worker_factory
 from sqlalchemy import insert, select
 
 from services.notifications import domain, operations
@@ -29,7 +28,7 @@ from shared.settings import Settings
 from shared.tables import processed_messages
 from tests.notifications.samples import sample, validate
 from tests.support.factories import member_record
-from tests.support.usecases import InWorker, MembersStub, RecordingOutbox
+from tests.support.usecases import InWorker, MembersStub
 
 
 class Deliveries:
@@ -42,20 +41,10 @@ class Deliveries:
         self.woken += 1
 
 
-class InNotificationsWorker(InWorker):
-    """``InWorker`` for notifications, which has no outbox (``worker_factory`` refuses a
-    dependency the class lacks): ``outbox`` stays empty."""
-
-    def __init__(self, session, **dependencies):
-        self.session = session
-        self.outbox = RecordingOutbox()
-        self.service = worker_factory(NotificationsService, db=session, **dependencies)
-
-
 def worker(session_of, sms_enabled):
-    return InNotificationsWorker(session_of("notifications"), members=MembersStub(),
-                                 deliveries=Deliveries(sms_enabled=sms_enabled),
-                                 settings=Settings.from_config({}))
+    return InWorker(NotificationsService, session_of("notifications"), members=MembersStub(),
+                    deliveries=Deliveries(sms_enabled=sms_enabled),
+                    settings=Settings.from_config({}))
 
 
 @pytest.fixture
