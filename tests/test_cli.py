@@ -6,7 +6,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from tests.support.factories import (
     make_session,
     member_data,
 )
-from tests.support.services import free_port, running_service
+from tests.support.services import free_port, running_service, running_services
 from tests.support.waiting import wait_until
 
 EKRAF = str(Path(sys.executable).parent / "ekraf")
@@ -75,11 +74,16 @@ def test_a_broker_that_does_not_answer_is_named(members_service):
         assert "secret" not in err  # where it looked, without the password
 
 
-def test_status_shows_every_service_healthy(uri, members_service, certification_service,
-                                            events_service, notifications_service):
-    for service in ("certification", "events", "notifications"):
-        drain_queue(uri, f"{service}.dead-letter")  # parked by earlier tests on purpose
-    code, out, _ = ekraf("status", amqp_uri=uri)
+SERVICES = ("members", "certification", "events", "notifications")
+
+
+def test_status_shows_every_service_healthy(vhost_config, make_database, smtp_server, tmp_path):
+    """The four services on a vhost of the test's own: no dead letter other tests
+    parked (on purpose) in the session's queues."""
+    with running_services(SERVICES, vhost_config, tmp_path,
+                          lambda name: make_database(f"cli_status_{name}"),
+                          smtp_port=smtp_server.port):
+        code, out, _ = ekraf("status", amqp_uri=vhost_config["AMQP_URI"])
     assert code == 0, out
     rows = {line.split()[1]: line for line in out.splitlines()
             if line.startswith("│") and line.split()[1] in ("members", "certification",
@@ -104,8 +108,19 @@ def test_status_with_a_service_down(vhost_config, make_database, tmp_path):
     assert "3 problem(s)" in out
 
 
-def test_dlq_list_and_replay(uri, base_config, notifications_service):
-    drain_queue(uri, "notifications.dead-letter")
+@pytest.fixture
+def own_notifications(vhost_config, make_database, smtp_server, tmp_path):
+    """Notifications alone on a vhost of the test's own: its dead-letter queue holds
+    only what the test parks there."""
+    with running_services(["notifications"], vhost_config, tmp_path,
+                          lambda name: make_database("cli_dlq_notifications"),
+                          smtp_port=smtp_server.port):
+        yield vhost_config
+
+
+def test_dlq_list_and_replay(own_notifications):
+    base_config = own_notifications
+    uri = base_config["AMQP_URI"]
     # A message without an event_id: notifications parks it at once.
     event_dispatcher(base_config)("events", "event_published",
                                   {"event_type": "event_published", "data": {"id": "x"}})
@@ -224,9 +239,15 @@ def test_up_starts_the_four_services_and_ctrl_c_stops_them(vhost_config, make_da
         if process.poll() is None:
             process.kill()
     assert any(line.strip() == "stopped" for line in lines)
-    time.sleep(1)
-    code, out, _ = ekraf("status", amqp_uri=vhost_config["AMQP_URI"])
-    assert code == 1 and out.count("no answer") == 4  # nothing left running
+
+    def status():
+        return ekraf("status", amqp_uri=vhost_config["AMQP_URI"])
+
+    # Nothing left running: no service answers (each status call waits out its RPC
+    # timeouts; polled, as the broker may take a moment to drop a stopped consumer).
+    code, out, _ = wait_until(lambda: (result := status())[1].count("no answer") == 4
+                              and result, timeout=30, message="no service answering")
+    assert code == 1
 
 
 def test_up_says_which_process_could_not_start(vhost_config, make_database):

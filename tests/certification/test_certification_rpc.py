@@ -27,6 +27,17 @@ CERTIFICATE_MESSAGE_FIELDS = {"number", "member_id", "holder_name", "scheme_code
                               "scheme_title", "status", "issued_at", "valid_until"}
 
 
+def handled(service, envelope, handler):
+    """Whether ``service`` (a ServiceProcess) has handled this message: its ``ekraf.calls``
+    line for ``handler`` and the message's event_id, outcome ok."""
+    import json
+
+    return any(line.startswith("{") and (entry := json.loads(line))["logger"] == "ekraf.calls"
+               and entry["event_id"] == envelope["event_id"] and entry["outcome"] == "ok"
+               and entry["message"].startswith(f"message {handler} ")
+               for line in service.log().splitlines())
+
+
 def parse_time(value):
     parsed = datetime.fromisoformat(value)
     assert parsed.utcoffset() == timedelta(0)
@@ -166,16 +177,16 @@ def test_a_suspended_member_is_refused_once_the_message_arrives(
 
 
 def test_an_older_member_message_never_overwrites_a_newer_one(
-        crpc, base_config, scheme, assessment, certification_db):
+        crpc, base_config, scheme, assessment, certification_db, certification_service):
     member = make_member(crpc)
     suspended = crpc.members.suspend(member["id"], "audit")
     data = {"member_id": member["id"], "scheme_code": scheme["code"],
             "session_id": assessment["id"]}
     wait_until(lambda: member_view_status(certification_db, member["id"]) == "suspended")
     # The activation message again, late and twice: the member must stay suspended.
-    for _ in range(2):
-        publish_as(base_config, "members", "member_activated", member)
-    eventlet.sleep(1)
+    late = [publish_as(base_config, "members", "member_activated", member) for _ in range(2)]
+    wait_until(lambda: all(handled(certification_service, envelope, "on_member_activated")
+                           for envelope in late), message="the late copies handled")
     assert member_view_status(certification_db, member["id"]) == "suspended"
     assert remote_error(crpc.certification.apply, data).exc_type == "Forbidden"
     assert suspended["updated_at"] > member["updated_at"]
@@ -194,8 +205,9 @@ def test_a_scheme_that_needs_training_waits_for_attendance(
                   "member_id": member["id"], "status": "attended", "kind": "training",
                   "scheme_code": scheme["code"], "checked_in_at": in_days(-1)}
     workshop = {**attendance, "kind": "workshop", "event_id": str(uuid.uuid4())}
-    publish_as(base_config, "events", "attendance_recorded", workshop)  # not a training
-    eventlet.sleep(1)
+    not_training = publish_as(base_config, "events", "attendance_recorded", workshop)
+    wait_until(lambda: handled(certification_service, not_training, "on_attendance_recorded"),
+               message="the workshop's attendance handled")
     assert outcome_of(crpc.certification.apply, data) == "Forbidden"
     envelope = publish_as(base_config, "events", "attendance_recorded", attendance)
     publish_as(base_config, "events", "attendance_recorded", attendance, envelope=envelope)

@@ -7,7 +7,6 @@ On a members and certification pair of this module's own (vhost and databases):
 the session's certification would be other tests' certificates too."""
 from datetime import datetime, timedelta, timezone
 
-import eventlet
 import pytest
 import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
@@ -103,7 +102,7 @@ def expire_due_at_once(crpc, now, times=5):
 
 
 def test_expire_due_called_many_times_at_once_sends_each_message_once(
-        crpc, issued, certification_db, certificate_messages):
+        crpc, scheme, assessor, assessment, issued, certification_db, certificate_messages):
     _, certificate = issued
     number = certificate["number"]
     until = datetime.fromisoformat(certificate["valid_until"])
@@ -123,7 +122,16 @@ def test_expire_due_called_many_times_at_once_sends_each_message_once(
     assert expired["data"]["status"] == "expired"
     assert crpc.certification.get_certificate(number)["status"] == "expired"
 
-    eventlet.sleep(1.5)  # time for any duplicate to be relayed and received
+    # Markers: another certificate made due for a reminder, then for expiry, now; the
+    # timer sends a message of each type for it. Any duplicate of the messages above
+    # was stored before them and is relayed before them (in commit order, each type
+    # to its own FIFO queue): once the markers are here, so is every duplicate.
+    _, marker = issue_certificate(crpc, scheme, assessor, assessment)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    set_valid_until(certification_db, marker["number"], now + timedelta(days=60))
+    certificate_messages.wait_for("certificate_expiring", number=marker["number"], timeout=10)
+    set_valid_until(certification_db, marker["number"], now - timedelta(seconds=1))
+    certificate_messages.wait_for("certificate_expired", number=marker["number"], timeout=10)
     reminders = certificate_messages.of_type("certificate_expiring", number=number)
     assert sorted((m["data"]["reminder"], m["data"]["days_left"]) for m in reminders) == [
         (30, 29), (90, 89)]
@@ -131,28 +139,32 @@ def test_expire_due_called_many_times_at_once_sends_each_message_once(
 
 
 def test_expiry_and_the_90_and_30_day_reminders_each_once(
-        crpc, scheme, assessor, assessment, certificate_messages):
+        crpc, scheme, assessor, assessment, certification_db, certificate_messages):
     """expire_due called one day after another: nothing until 90 days before, each
     reminder once, then the expiry; an expired certificate verifies as not valid and
     is final."""
     _, certificate = issue_certificate(crpc, scheme, assessor, assessment)
     number = certificate["number"]
-    until = datetime.fromisoformat(certificate["valid_until"])
+    # Due 100 days from now, before every other certificate of this module (valid for
+    # years, or expired already): each expire_due below concerns this one alone, so
+    # its counts are exact. The timer (real time) leaves it alone: over 90 days away.
+    until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=100)
+    set_valid_until(certification_db, number, until)
 
     def at(delta):
         return (until + delta).isoformat()
 
     assert crpc.certification.expire_due(at(-timedelta(days=100)))["expiring_90"] == 0
-    assert crpc.certification.expire_due(at(-timedelta(days=89)))["expiring_90"] >= 1
+    assert crpc.certification.expire_due(at(-timedelta(days=89)))["expiring_90"] == 1
     assert crpc.certification.expire_due(at(-timedelta(days=60)))["expiring_90"] == 0
     [ninety] = certificate_messages.wait_for("certificate_expiring", number=number)
     assert ninety["data"]["days_left"] == 89
-    assert crpc.certification.expire_due(at(-timedelta(days=29)))["expiring_30"] >= 1
+    assert crpc.certification.expire_due(at(-timedelta(days=29)))["expiring_30"] == 1
     assert crpc.certification.expire_due(at(-timedelta(days=10)))["expiring_30"] == 0
     reminders = certificate_messages.wait_for("certificate_expiring", count=2, number=number)
     assert sorted(m["data"]["days_left"] for m in reminders) == [29, 89]
     assert crpc.certification.get_certificate(number)["status"] == "active"
-    assert crpc.certification.expire_due(at(timedelta(seconds=1)))["expired"] >= 1
+    assert crpc.certification.expire_due(at(timedelta(seconds=1)))["expired"] == 1
     assert crpc.certification.get_certificate(number)["status"] == "expired"
     assert crpc.certification.verify(number)["valid"] is False
     certificate_messages.wait_for("certificate_expired", number=number)

@@ -14,7 +14,8 @@ import uuid
 from collections import Counter
 from contextlib import ExitStack
 
-import eventlet
+import importlib
+
 import pytest
 from kombu import Connection, Exchange, Queue
 from nameko.standalone.events import event_dispatcher
@@ -31,6 +32,37 @@ from tests.support.factories import (
 )
 from tests.support.services import running_services
 from tests.support.waiting import wait_until
+
+
+CONSUMERS = ("certification", "events", "notifications")
+
+
+def consumers_of(source, event_type):
+    """``[(service, handler)]``: every handler of the stack's consumers that receives
+    ``source``'s ``event_type`` (from the services' own entrypoints)."""
+    from nameko.events import EventHandler
+    from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+
+    found = []
+    for service in CONSUMERS:
+        cls = next(value for value in vars(importlib.import_module(
+            f"services.{service}.service")).values()
+            if isinstance(value, type) and getattr(value, "name", None) == service)
+        for attribute in dir(cls):
+            for entrypoint in getattr(getattr(cls, attribute), ENTRYPOINT_EXTENSIONS_ATTR, ()):
+                if isinstance(entrypoint, EventHandler) and (
+                        entrypoint.source_service, entrypoint.event_type) == (source, event_type):
+                    found.append((service, attribute))
+    return found
+
+
+def handled_lines(process, event_id, handler):
+    """How often ``process`` logged handling ``event_id`` with ``handler`` (its
+    ``ekraf.calls`` line, any outcome; a skipped copy has one too)."""
+    return sum(1 for line in process.log().splitlines() if line.startswith("{")
+               and (entry := json.loads(line))["logger"] == "ekraf.calls"
+               and entry["event_id"] == event_id
+               and entry["message"].startswith(f"message {handler} "))
 
 
 @pytest.fixture
@@ -83,9 +115,7 @@ def test_twice_and_out_of_order_ends_the_same_as_once_in_order(vhost_config, sta
 
     (twin_a, twin_b), captured = capture_member_messages(config, twins_life)
 
-    start("certification")
-    start("events")
-    start("notifications")
+    services = {name: start(name)[name] for name in CONSUMERS}
     with ClusterRpcProxy(config, timeout=30) as rpc:
         scheme = make_scheme(rpc, requires_training=True, subsector="musik")
         assessor = make_assessor(rpc, [scheme["code"]])
@@ -123,9 +153,19 @@ def test_twice_and_out_of_order_ends_the_same_as_once_in_order(vhost_config, sta
     dispatch = event_dispatcher(config)
 
     def deliver(messages):
+        """One after another: each is sent once every handler of the one before has
+        taken it (each type has a queue of its own per handler: sent together, they
+        would be handled in any order, not the one given)."""
         for source, envelope in messages:
+            handlers = consumers_of(source, envelope["event_type"])
+            assert handlers, (source, envelope["event_type"])
+            seen = {handler: handled_lines(services[name], envelope["event_id"], handler)
+                    for name, handler in handlers}
             dispatch(source, envelope["event_type"], envelope)
-            eventlet.sleep(0.1)  # one after another: the order is the one given
+            wait_until(lambda: all(
+                handled_lines(services[name], envelope["event_id"], handler) > seen[handler]
+                for name, handler in handlers), timeout=30,
+                message=f"{envelope['event_type']} taken by {handlers}")
 
     in_order = stream(twin_a)
     reordered = stream(twin_b)
@@ -143,7 +183,23 @@ def test_twice_and_out_of_order_ends_the_same_as_once_in_order(vhost_config, sta
                             "certificate_suspended"])
         wait_until(lambda: inbox(twin_a) == expected and inbox(twin_b) == expected,
                    timeout=30, interval=0.5, message="both inboxes complete")
-        eventlet.sleep(2)  # anything late or doubled would show now
+
+        def settled(process, envelope, handler, times):
+            return sum(1 for line in process.log().splitlines() if line.startswith("{")
+                       and (entry := json.loads(line))["logger"] == "ekraf.calls"
+                       and entry["event_id"] == envelope["event_id"]
+                       and entry["outcome"] == "ok"
+                       and entry["message"].startswith(f"message {handler} ")) == times
+
+        # Nothing late: every handler has taken each of A's messages once and each of
+        # B's twice with success (a failed try is retried until it succeeds or is
+        # parked), so no retry is still to come.
+        wait_until(lambda: all(
+            settled(services[name], envelope, handler, times)
+            for messages, times in ((in_order, 1), (reordered, 2))
+            for source, envelope in messages
+            for name, handler in consumers_of(source, envelope["event_type"])),
+            timeout=30, interval=0.5, message="every copy handled with success")
         assert inbox(twin_a) == inbox(twin_b) == expected
 
         def deliveries(member):

@@ -4,6 +4,7 @@ from nameko.containers import ServiceContainer
 
 from shared.tables import foundation_metadata
 from tests.foundation import ledger_service
+from tests.support.broker import drain_queue
 
 
 @pytest.fixture
@@ -24,13 +25,17 @@ def ledger_engine(ledger_db_url):
 
 @pytest.fixture
 def ledger(base_config, ledger_db_url):
-    """The ledger test service, running in this process against the real broker."""
+    """The ledger test service, running in this process against the real broker, its
+    dead-letter queue empty (whatever a failed test left there is dropped), its
+    skipped duplicates counted in ``ledger_service.skipped``."""
     # A long poll: any prompt delivery can only come from the wake-up after commit.
     container = ServiceContainer(ledger_service.LedgerService, {
         **base_config, "LEDGER_TEST_DB_URL": ledger_db_url, "OUTBOX_POLL_SECONDS": 30})
-    container.start()
-    yield container
-    container.stop()
+    with ledger_service.SkipCounter():
+        container.start()  # declares the queues
+        drain_queue(base_config["AMQP_URI"], "ledger_test.dead-letter")
+        yield container
+        container.stop()
 
 
 def count_effects(engine, note=None):

@@ -1,5 +1,6 @@
 """A small service built on the shared library the way real services are, for
 testing the foundation itself (sessions, outbox, idempotent handlers, retries)."""
+import logging
 from collections import Counter
 
 import sqlalchemy as sa
@@ -21,6 +22,31 @@ effects = sa.Table(
 
 attempts = Counter()  # event_id -> handler calls, seen by the tests (same process)
 fixed = set()  # event_ids whose "cause" a test has fixed: their handler now succeeds
+skipped = Counter()  # event_id -> deliveries the handler skipped as already applied
+
+
+class SkipCounter(logging.Handler):
+    """Counts shared.handlers' "<consumer> already applied <type> <event_id>; skipping"
+    lines of the ledger's handler into ``skipped``: the evidence that a duplicate
+    arrived and was recognised (the handler's own code never runs for it)."""
+
+    CONSUMER = "ledger_test.on_thing_happened"
+
+    def emit(self, record):
+        if record.msg.endswith("; skipping") and record.args \
+                and record.args[0] == self.CONSUMER:
+            skipped[str(record.args[2])] += 1
+
+    def __enter__(self):
+        self.logger = logging.getLogger("shared.handlers")
+        self.level = self.logger.level
+        self.logger.setLevel(logging.INFO)  # the skip line is logged at INFO
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info):
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self.level)
 
 
 class LedgerService:

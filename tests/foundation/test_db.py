@@ -16,6 +16,19 @@ from shared.db import make_engine
 from shared.migrations import upgrade_to_head, version_table
 from shared.tables import foundation_metadata
 from tests.foundation import ledger_service
+from tests.support.waiting import wait_until
+
+
+def _running_pg_sleeps(db_url):
+    """How many pg_sleep queries run right now on ``db_url``'s database."""
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state = 'active' AND query LIKE 'SELECT pg_sleep%'")).scalar()
+    finally:
+        engine.dispose()
 
 
 def test_a_slow_query_does_not_stall_the_other_workers(base_config, ledger_db_url):
@@ -25,7 +38,8 @@ def test_a_slow_query_does_not_stall_the_other_workers(base_config, ledger_db_ur
     try:
         with ClusterRpcProxy(base_config) as rpc:
             slow = rpc.slow_ledger_test.slow.call_async(3)
-            eventlet.sleep(0.3)  # the slow query is now running on the server
+            wait_until(lambda: _running_pg_sleeps(ledger_db_url) == 1,
+                       message="the slow query running on the server")
             started = time.monotonic()
             rpc.slow_ledger_test.record("quick")
             quick_took = time.monotonic() - started

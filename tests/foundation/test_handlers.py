@@ -2,7 +2,6 @@
 import json
 import uuid
 
-import eventlet
 import pytest
 import sqlalchemy as sa
 from amqp.exceptions import ChannelError
@@ -18,6 +17,7 @@ from tests.support.waiting import wait_until
 
 HANDLER_QUEUE = "evt-test_source-thing_happened--ledger_test.on_thing_happened"
 DEAD_LETTERS = "ledger_test.dead-letter"
+RETRY_QUEUES = [f"{HANDLER_QUEUE}.retry.200", f"{HANDLER_QUEUE}.retry.400"]
 
 
 def dispatch(config, payload, times=1):
@@ -26,12 +26,31 @@ def dispatch(config, payload, times=1):
         send("test_source", "thing_happened", payload)
 
 
+def queue_depth(config, queue):
+    from kombu import Connection
+
+    with Connection(config["AMQP_URI"]) as connection:
+        return connection.default_channel.queue_declare(queue=queue, passive=True).message_count
+
+
+def settle_with_a_marker(config, engine):
+    """Send a marker message and wait until it is applied: the handler's queue is FIFO,
+    so whatever waited in it before has been taken by then; and nothing waits in a
+    retry queue to come back later."""
+    marker = make_envelope("test_source", "thing_happened", {"note": f"marker-{uuid.uuid4()}"})
+    dispatch(config, marker)
+    wait_until(lambda: count_effects(engine, marker["data"]["note"]) == 1,
+               message="the marker applied")
+    assert [queue_depth(config, queue) for queue in RETRY_QUEUES] == [0, 0]
+
+
 def test_the_same_envelope_three_times_has_one_effect(ledger, base_config, ledger_engine):
     envelope = make_envelope("test_source", "thing_happened", {"note": "once"})
     dispatch(base_config, envelope, times=3)
-    wait_until(lambda: count_effects(ledger_engine, "once") == 1)
-    eventlet.sleep(1.0)  # time for the two duplicates to be handled (and skipped)
+    wait_until(lambda: ledger_service.skipped[envelope["event_id"]] == 2,
+               message="the two duplicates skipped")
     assert count_effects(ledger_engine, "once") == 1
+    assert ledger_service.attempts[envelope["event_id"]] == 1
     with ledger_engine.connect() as connection:
         rows = connection.execute(sa.select(processed_messages)).all()
     assert [(r.consumer, r.event_id) for r in rows] == [
@@ -43,8 +62,10 @@ def test_a_handler_that_fails_then_succeeds_is_applied_once(ledger, base_config,
     dispatch(base_config, envelope)
     wait_until(lambda: count_effects(ledger_engine, "flaky") == 1, timeout=10)
     assert ledger_service.attempts[envelope["event_id"]] == 3  # two failures rolled back
-    eventlet.sleep(0.8)
+    settle_with_a_marker(base_config, ledger_engine)
     assert count_effects(ledger_engine, "flaky") == 1
+    assert ledger_service.attempts[envelope["event_id"]] == 3
+    assert ledger_service.skipped[envelope["event_id"]] == 0  # no copy came back
     assert drain_queue(base_config["AMQP_URI"], DEAD_LETTERS) == []
 
 
@@ -62,8 +83,10 @@ def test_a_handler_that_always_fails_is_parked_in_the_dead_letter_queue(
     assert "failing on purpose" in headers[ERROR_HEADER]
     assert headers[ORIGINAL_QUEUE_HEADER] == HANDLER_QUEUE
     assert count_effects(ledger_engine, "poison") == 0  # every attempt rolled back
-    eventlet.sleep(1.0)
+    settle_with_a_marker(base_config, ledger_engine)
     assert ledger_service.attempts[envelope["event_id"]] == 3  # and no more tries
+    assert count_effects(ledger_engine, "poison") == 0
+    assert drain_queue(base_config["AMQP_URI"], DEAD_LETTERS) == []
 
 
 def test_a_malformed_message_is_parked_at_once_and_others_keep_flowing(

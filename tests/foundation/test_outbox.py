@@ -1,6 +1,7 @@
 """The transactional outbox and its relay, against the real broker and PostgreSQL."""
 import json
 import time
+import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import eventlet
@@ -10,8 +11,9 @@ from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy.orm import Session
 
+from shared.envelope import make_envelope
 from shared.errors import Conflict, InternalError
-from shared.outbox import OutboxRelay, add_message
+from shared.outbox import Outbox, OutboxRelay, add_message
 from shared.tables import outbox_messages
 from tests.foundation import ledger_service
 from tests.foundation.conftest import count_effects
@@ -21,19 +23,42 @@ from tests.support.waiting import wait_until
 
 @pytest.fixture
 def note_messages(base_config):
+    """The ledger's notes, as a subscriber receives them: on a durable queue of this
+    test's own (deleted at the end), so no note another test published is in it."""
+    from kombu import Connection
+
     message_log = MessageLog()
+    name = f"note_watcher_{uuid.uuid4().hex[:8]}"
     container = ServiceContainer(
-        subscriber_class("ledger_test", ["note_recorded"], message_log, name="note_watcher"),
+        subscriber_class("ledger_test", ["note_recorded"], message_log, name=name),
         base_config)
     container.start()
     yield message_log
     container.stop()
+    with Connection(base_config["AMQP_URI"]) as connection:
+        connection.default_channel.queue_delete(
+            f"evt-ledger_test-note_recorded--{name}.on_note_recorded")
+
+
+def notes_before_a_marker(config, note_messages):
+    """The notes received before a marker published now: the subscriber's queue is
+    FIFO, so every note published before (a duplicate included) has arrived by then."""
+    from nameko.standalone.events import event_dispatcher
+
+    marker = make_envelope("ledger_test", "note_recorded", {"note": f"marker-{uuid.uuid4()}"})
+    event_dispatcher(config)("ledger_test", "note_recorded", marker)
+    note_messages.wait_for("note_recorded", note=marker["data"]["note"])
+    notes = [m["data"]["note"] for m in note_messages.of_type("note_recorded")]
+    assert notes[-1] == marker["data"]["note"]
+    return notes[:-1]
 
 
 def test_a_committed_change_is_published_promptly_in_the_envelope(
         ledger, base_config, ledger_engine, note_messages):
+    relay = next(d for d in ledger.extensions if isinstance(d, Outbox)).relay
     with ClusterRpcProxy(base_config) as rpc:
-        eventlet.sleep(1)  # let the relay's first (start-up) round pass
+        # The relay's first (start-up) round is over: it waits for a wake-up (or 30 s).
+        wait_until(lambda: relay._wake.getting() == 1, message="the relay waiting")
         started = time.monotonic()
         envelope = rpc.ledger_test.record("first note")
         [message] = note_messages.wait_for("note_recorded", timeout=5)
@@ -85,7 +110,14 @@ def test_with_the_broker_unreachable_changes_commit_and_arrive_once_in_order_aft
 
         proxy.cut()
         _write_notes(ledger_engine, [f"during-{i}" for i in range(60)])  # commits regardless
-        eventlet.sleep(1.5)
+
+        def tried_twice():
+            with ledger_engine.connect() as connection:
+                return connection.execute(sa.select(sa.func.max(
+                    outbox_messages.c.publish_attempts))).scalar() >= 2
+
+        # The relay tried to publish them, failed, backed off and failed again.
+        wait_until(tried_twice, message="two failed publishing rounds")
         assert len(note_messages.of_type("note_recorded")) == 30
         assert relay.pending_count() == 60
 
@@ -96,8 +128,7 @@ def test_with_the_broker_unreachable_changes_commit_and_arrive_once_in_order_aft
         relay.stop()
         relay_thread.wait()
         proxy.close()
-    eventlet.sleep(0.5)  # anything duplicated would have arrived by now
-    notes = [m["data"]["note"] for m in note_messages.of_type("note_recorded")]
+    notes = notes_before_a_marker(base_config, note_messages)
     expected = [f"before-{i}" for i in range(30)] + [f"during-{i}" for i in range(60)]
     assert notes == expected  # every message, once, in commit order
 
@@ -110,13 +141,12 @@ def test_two_relays_on_one_outbox_publish_each_message_once(
     try:
         _write_notes(ledger_engine, [f"n{i}" for i in range(100)])
         note_messages.wait_for("note_recorded", count=100, timeout=20)
-        eventlet.sleep(0.5)
     finally:
         for relay in relays:
             relay.stop()
         for thread in threads:
             thread.wait()
-    notes = [m["data"]["note"] for m in note_messages.of_type("note_recorded")]
+    notes = notes_before_a_marker(base_config, note_messages)
     assert notes == [f"n{i}" for i in range(100)]
 
 
