@@ -1,5 +1,8 @@
 """The notifications service against the real broker and database, a real SMTP
-server (aiosmtpd) and a local stand-in for the SMS gateway."""
+server (aiosmtpd) and a local stand-in for the SMS gateway: what only the running
+service shows (real sends, retries and their timing, messages through its queues,
+parked messages, races, timers). Bad input, filters, pages, preferences and who is
+told what are checked in-process in tests/usecases/test_notifications_*.py."""
 import math
 import uuid
 from datetime import datetime, timezone
@@ -149,7 +152,7 @@ def test_every_message_reaches_exactly_its_members_in_their_language(
     assert inbox(nrpc, bystander["id"]) == bystanders_inbox
 
 
-# -- exactly once, preferences ----------------------------------------------------------
+# -- exactly once ------------------------------------------------------------------------
 
 def test_the_same_message_three_times_gives_one_notification_per_channel(
         nrpc, base_config, smtp_server, sms_gateway, notifications_service):
@@ -171,37 +174,6 @@ def test_the_same_message_three_times_gives_one_notification_per_channel(
                 if data["number"] in m["Subject"]]) == 1
     assert len([r for r in sms_gateway.sent_to(member["phone"])
                 if data["number"] in r["message"]]) == 1
-
-
-def test_opting_out_of_email_stops_email_but_not_the_inbox(nrpc, base_config, smtp_server):
-    member = make_member(nrpc)
-    assert nrpc.notifications.get_preferences(member["id"]) == {
-        "member_id": member["id"], "email": True, "sms": True, "announcements": True}
-    assert nrpc.notifications.set_preferences(member["id"], {"email": False}) == {
-        "member_id": member["id"], "email": False, "sms": True, "announcements": True}
-    data = certificate_data(member)
-    publish(base_config, "certification", "certificate_issued", data)
-    wait_for_inbox(nrpc, member["id"], "certificate_issued")
-    # The deliveries are written with the notice, in one transaction: all here now.
-    channels = {d["channel"] for d in deliveries(nrpc, member["id"],
-                                                 event_type="certificate_issued")}
-    assert channels == {"in_app", "sms"}
-    # Its SMS sent: the delivery worker has been through this message's deliveries.
-    wait_until(lambda: deliveries(nrpc, member["id"], event_type="certificate_issued",
-                                  channel="sms", status="sent"), message="the SMS sent")
-    assert not [m for m in smtp_server.messages(to=member["email"])
-                if data["number"] in m["Subject"]]
-
-
-@pytest.mark.parametrize("data, field", [
-    ({"email": "no"}, "email"), ({"sms": 1}, "sms"), ({"push": True}, "push"),
-    ({}, "data"), ("all", "data"),
-])
-def test_set_preferences_rejects_bad_input(nrpc, data, field):
-    member_id = str(uuid.uuid4())
-    assert names_field(validation_fields(nrpc.notifications.set_preferences, member_id, data),
-                       field)
-    assert nrpc.notifications.get_preferences(member_id)["email"] is True
 
 
 # -- failures: retries with backoff, then failed ------------------------------------------
@@ -312,41 +284,6 @@ def test_a_send_that_keeps_failing_ends_failed_with_its_reason(nrpc, base_config
 
 
 # -- audiences --------------------------------------------------------------------------------
-
-def test_an_announcement_reaches_exactly_the_members_it_should(nrpc, base_config):
-    city = f"Kota {uuid.uuid4().hex[:6]}"
-    fan = make_member(nrpc, city=city, subsector="kuliner")
-    other_field = make_member(nrpc, city=city, subsector="musik")
-    other_city = make_member(nrpc, city="Samarinda", subsector="kuliner")
-    pending = make_member(nrpc, activate=False, city=city, subsector="kuliner")
-    not_interested = make_member(nrpc, city=city.upper(), subsector="kuliner")
-    nrpc.notifications.set_preferences(not_interested["id"], {"announcements": False})
-    suspended = make_member(nrpc, city=city, subsector="kuliner")
-    nrpc.members.suspend(suspended["id"], "audit")
-    for member in (fan, other_field, other_city, pending, not_interested):
-        wait_for_inbox(nrpc, member["id"], "member_registered")
-    wait_for_inbox(nrpc, suspended["id"], "member_suspended")
-
-    event = {"id": str(uuid.uuid4()), "title": "Dialog Publik Ekonomi Kreatif", "kind":
-             "public_dialog", "description": "Teras Ibu Kota Nusantara", "venue": "Dome",
-             "city": city.lower(), "starts_at": "2026-12-20T02:00:00+00:00",
-             "subsectors": ["kuliner"], "status": "published"}
-    publish(base_config, "events", "event_published", event)
-    [notice] = wait_for_inbox(nrpc, fan["id"], "event_published")
-    assert event["title"] in notice["body"] and event["city"] in notice["subject"]
-    # Everyone's notices of one announcement are written in one transaction: the fan's
-    # is here, so nobody else's is still to come.
-    for member in (other_field, other_city, pending, not_interested, suspended):
-        assert not [n for n in inbox(nrpc, member["id"]) if n["event_type"] == "event_published"]
-
-    for_all = {**event, "id": str(uuid.uuid4()), "subsectors": []}
-    publish(base_config, "events", "event_published", for_all)
-    wait_for_inbox(nrpc, other_field["id"], "event_published")
-    wait_for_inbox(nrpc, fan["id"], "event_published", count=2)
-    # Written in the same transaction as the others' notices: nothing is still to come.
-    for member in (other_city, pending, not_interested, suspended):
-        assert not [n for n in inbox(nrpc, member["id"]) if n["event_type"] == "event_published"]
-
 
 def test_a_cancelled_event_reaches_everyone_registered(nrpc, base_config):
     members = [make_member(nrpc) for _ in range(3)]
@@ -522,105 +459,7 @@ def test_retry_failed_takes_every_failed_delivery_matching_its_filters(nrpc, sms
                timeout=15, message="both SMS sent")
 
 
-def test_retry_leaves_alone_what_is_too_old_or_no_longer_wanted(nrpc, sms_gateway):
-    """``created_after`` keeps an operator from resending months-old notices; a member
-    who turned SMS off since the failure is not sent it again, by either method."""
-    from datetime import timedelta
-
-    phone, e164 = new_phone()
-    sms_gateway.failures[e164] = 99
-    member = make_member(nrpc, phone=phone)
-    failed = failed_sms(nrpc, member["id"], count=2)
-    sms_gateway.failures[e164] = 0
-    made = min(datetime.fromisoformat(d["created_at"]) for d in failed)
-    later = (made + timedelta(minutes=5)).isoformat()
-    assert nrpc.notifications.retry_failed({"member_id": member["id"],
-                                            "created_after": later}) == 0
-    for bad in ("2026-11-28", "2026-11-28T10:00:00", "yesterday", 5):
-        assert names_field(validation_fields(nrpc.notifications.retry_failed,
-                                             {"created_after": bad}), "created_after")
-
-    nrpc.notifications.set_preferences(member["id"], {"sms": False})
-    error = remote_error(nrpc.notifications.retry_delivery, failed[0]["id"])
-    assert error.exc_type == "Conflict" and "turned sms off" in error.value
-    earlier = (made - timedelta(minutes=5)).isoformat()
-    assert nrpc.notifications.retry_failed({"member_id": member["id"],
-                                            "created_after": earlier}) == 0
-    assert deliveries(nrpc, member["id"], channel="sms") == failed  # nothing written
-
-    nrpc.notifications.set_preferences(member["id"], {"sms": True})
-    assert nrpc.notifications.retry_failed({"member_id": member["id"],
-                                            "created_after": earlier}) == 2
-    wait_until(lambda: len(deliveries(nrpc, member["id"], channel="sms", status="sent")) == 2,
-               timeout=15, message="both SMS sent")
-
-
-def test_retry_delivery_refuses_what_it_cannot_retry_and_writes_nothing(nrpc):
-    member = make_member(nrpc)
-    before = wait_until(lambda: len(found := deliveries(nrpc, member["id"], status="sent")) == 6
-                        and found, message="every delivery sent")
-    error = remote_error(nrpc.notifications.retry_delivery, before[0]["id"])
-    assert error.exc_type == "Conflict"
-    assert "only a failed delivery can be retried" in error.value
-    unknown = str(uuid.uuid4())
-    error = remote_error(nrpc.notifications.retry_delivery, unknown)
-    assert error.exc_type == "NotFound" and unknown in error.value
-    for bad in ("abc", 42, None, [before[0]["id"]]):
-        assert names_field(validation_fields(nrpc.notifications.retry_delivery, bad),
-                           "delivery_id")
-    assert deliveries(nrpc, member["id"]) == before
-
-
 # -- the RPC methods ------------------------------------------------------------------------------
-
-def test_inbox_newest_first_unread_and_mark_read(nrpc):
-    # Each change once the notice of the one before is in: each type has a queue of
-    # its own, so changes made together could be noticed in any order.
-    member = make_member(nrpc, activate=False)
-    wait_for_inbox(nrpc, member["id"], "member_registered")
-    nrpc.members.activate(member["id"])
-    wait_for_inbox(nrpc, member["id"], "member_activated")
-    nrpc.members.suspend(member["id"], "audit")
-    nrpc.members.reinstate(member["id"])
-    wait_for_inbox(nrpc, member["id"], "member_suspended")
-    items = inbox(nrpc, member["id"])
-    assert [n["event_type"] for n in items] == [
-        "member_suspended", "member_activated", "member_registered"]
-    first = nrpc.notifications.list_inbox(member["id"], {"limit": 1})
-    second = nrpc.notifications.list_inbox(member["id"], {"limit": 2,
-                                                          "cursor": first["next_cursor"]})
-    assert [n["id"] for n in first["items"] + second["items"]] == [n["id"] for n in items]
-
-    ids = [items[0]["id"], items[1]["id"]]
-    assert nrpc.notifications.mark_read(member["id"], ids) == 2
-    assert nrpc.notifications.mark_read(member["id"], ids) == 0  # already read
-    other = make_member(nrpc)
-    assert nrpc.notifications.mark_read(other["id"], [items[2]["id"]]) == 0  # not theirs
-    unread = inbox(nrpc, member["id"], unread_only=True)
-    assert [n["id"] for n in unread] == [items[2]["id"]]
-    assert all(n["read_at"] for n in inbox(nrpc, member["id"]) if n["id"] in ids)
-
-
-def test_list_deliveries_pages_with_limit_and_cursor(nrpc):
-    member = make_member(nrpc)
-    everything = wait_until(lambda: len(found := deliveries(nrpc, member["id"])) == 6 and found,
-                            message="3 channels of 2 messages")
-    pages, cursor = [], None
-    while True:
-        page = nrpc.notifications.list_deliveries(
-            {"member_id": member["id"], "limit": 4, **({"cursor": cursor} if cursor else {})})
-        pages.append(page["items"])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert [len(items) for items in pages] == [4, 2]
-    assert [d["id"] for items in pages for d in items] == [d["id"] for d in everything]
-    assert [(d["created_at"], d["id"]) for d in everything] == sorted(
-        (d["created_at"], d["id"]) for d in everything)  # oldest first
-    assert {d["event_type"] for d in nrpc.notifications.list_deliveries(
-        {"member_id": member["id"], "event_type": "member_activated"})["items"]} == \
-        {"member_activated"}
-
 
 def test_mark_read_takes_at_most_500_ids(nrpc):
     member = make_member(nrpc)
@@ -646,28 +485,6 @@ def test_first_preferences_set_at_once_both_succeed(nrpc, base_config):
     assert all(r["member_id"] == member_id for r in results)
     assert nrpc.notifications.get_preferences(member_id) == {
         "member_id": member_id, "email": False, "sms": False, "announcements": False}
-
-
-def test_rpc_methods_reject_bad_input(nrpc):
-    member_id = str(uuid.uuid4())
-    assert names_field(validation_fields(nrpc.notifications.list_inbox, "x"), "member_id")
-    assert names_field(validation_fields(nrpc.notifications.list_inbox, member_id,
-                                         {"unread_only": "yes"}), "unread_only")
-    assert names_field(validation_fields(nrpc.notifications.list_inbox, member_id,
-                                         {"sort": "old"}), "sort")
-    assert names_field(validation_fields(nrpc.notifications.mark_read, member_id, ["nope"]),
-                       "notification_ids")
-    assert names_field(validation_fields(nrpc.notifications.mark_read, member_id, "all"),
-                       "notification_ids")
-    for filters, field in (({"channel": "fax"}, "channel"), ({"status": "lost"}, "status"),
-                           ({"member_id": "x"}, "member_id"), ({"limit": 0}, "limit"),
-                           ({"cursor": "zz"}, "cursor"), ({"event_type": "a\x00b"}, "event_type"),
-                           ({"event_type": "anything"}, "event_type"),
-                           ({"event_type": "member_updated"}, "event_type"),  # no notices
-                           ({"channel": "push"}, "channel"), ({"status": "queued"}, "status")):
-        assert names_field(validation_fields(nrpc.notifications.list_deliveries, filters), field)
-    assert nrpc.notifications.list_inbox(member_id)["items"] == []
-    assert nrpc.notifications.mark_read(member_id, []) == 0
 
 
 def test_no_personal_data_reaches_the_services_log(notifications_service):
