@@ -196,5 +196,20 @@ def pytest_runtest_teardown(item, nextitem):
         ServiceProcess.terminate_all()
 
 
+def pytest_sessionfinish(session):
+    """Under ``make coverage``, an xdist worker ends without running exit handlers,
+    so coverage.py would lose what the worker measured in-process: save it here."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    try:
+        import coverage
+    except ImportError:
+        return
+    measuring = coverage.Coverage.current()
+    if measuring is not None:
+        measuring.stop()
+        measuring.save()
+
+
 # The running services and their subscribers, shared by every test folder.
 pytest_plugins = ["tests.service_fixtures"]
