@@ -24,7 +24,6 @@ The settings table in docs/operations.md is generated from this module:
 import dataclasses
 import ipaddress
 import logging
-import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -41,8 +40,6 @@ NAMEKO_KEYS = frozenset({
     "TRANSPORT_OPTIONS", "LOGIN_METHOD", "AUTO_DELETE_EVENT_EXCHANGES",
     "DECLARE_EVENT_EXCHANGES", "SERVICE_CONTAINER_CLS",
 })
-# <SERVICE>_DB_URL: each service's own database, named after the service.
-DB_URL_KEY = re.compile(r"[A-Z][A-Z0-9_]*_DB_URL")
 
 
 class SettingsError(ValueError):
@@ -329,13 +326,15 @@ class Settings:
         10.0, positive_number,
         "how long a service waits for another's answer (certification, events and "
         "notifications call `members.get`)", used_by=SUBSCRIBERS, compose=DEFAULT)
-    # Other services' <NAME>_DB_URL (a test's own service, say): see db_url().
+    # The <NAME>_DB_URL of a service other than the four (a test's own), see db_url().
     other_db_urls: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config, service_name=None):
         """The settings in a nameko config dict, checked; ``SettingsError`` names the
-        first variable that is malformed, unknown or inconsistent with another."""
+        first variable that is malformed, unknown or inconsistent with another.
+        ``service_name``: a service other than the four may have its own
+        ``<NAME>_DB_URL``; any other unknown ``..._DB_URL`` is a typo, not a setting."""
         config = config or {}
         values = {}
         for spec in dataclasses.fields(cls):
@@ -348,8 +347,9 @@ class Settings:
         known = {spec.metadata["key"] or spec.name
                  for spec in dataclasses.fields(cls) if "parse" in spec.metadata}
         other_db_urls = {}
+        own_db_url = f"{service_name.upper()}_DB_URL" if service_name else None
         for key in config:
-            if isinstance(key, str) and DB_URL_KEY.fullmatch(key) and key not in known:
+            if key == own_db_url and key not in known:
                 if config[key] not in (None, ""):
                     other_db_urls[key] = text(key, config[key])
             elif key not in known and key not in NAMEKO_KEYS:
@@ -420,7 +420,8 @@ def settings_of(container):
     settings = getattr(container, _ATTRIBUTE, None)
     if settings is None:
         try:
-            settings = Settings.from_config(container.config)
+            settings = Settings.from_config(container.config,
+                                            getattr(container, "service_name", None))
         except SettingsError as error:
             if not getattr(container, _ATTRIBUTE + "_logged", False):
                 setattr(container, _ATTRIBUTE + "_logged", True)

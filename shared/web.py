@@ -22,9 +22,8 @@ from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from shared.settings import settings_of
-
 from shared.errors import CONTRACT_ERRORS, Conflict, Forbidden, NotFound, ValidationError
+from shared.settings import settings_of
 
 log = logging.getLogger(__name__)
 

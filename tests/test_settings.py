@@ -3,34 +3,11 @@
 Each service here is started as operators start it (``nameko run --config
 config.yml services.<name>.service``) with one setting wrong; it must exit non-zero
 within seconds, its output naming the variable and the value (never a password)."""
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-NAMEKO = str(Path(sys.executable).parent / "nameko")
+from tests.support.services import REPO_ROOT, run_until_it_stops
+
 SERVICES = ("members", "certification", "events", "notifications")
-
-
-def run_until_it_stops(service, env, tmp_path, config="config.yml"):
-    """The service's exit code and output; it must stop by itself within 60 s."""
-    log_path = tmp_path / f"{service}.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(
-            [NAMEKO, "run", "--config", str(config), f"services.{service}.service"],
-            cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONWARNINGS": "ignore", "VAR_DIR": str(tmp_path / "var"),
-                 **env})
-        try:
-            code = process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            pytest.fail(f"{service} kept running with a bad setting:\n{log_path.read_text()}")
-    return code, log_path.read_text(errors="replace")
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -62,5 +39,5 @@ def test_a_key_in_config_yml_that_is_not_a_setting_stops_the_service(base_config
     config.write_text((REPO_ROOT / "config.yml").read_text()
                       + "OUTBOX_POLL_SECOND: ${OUTBOX_POLL_SECOND:1}\n")
     code, output = run_until_it_stops("members", {"AMQP_URI": base_config["AMQP_URI"]},
-                                      tmp_path, config=config)
+                                      tmp_path, config_file=config)
     assert code != 0 and "OUTBOX_POLL_SECOND is not a setting (a typo?)" in output

@@ -28,6 +28,8 @@ OUTCOMES = (COMPETENT, NOT_YET_COMPETENT)
 APPLICATION_STATUSES = (SUBMITTED, *OUTCOMES)
 # A certificate's statuses (a member's are the members service's own).
 ACTIVE, SUSPENDED, REVOKED, EXPIRED = "active", "suspended", "revoked", "expired"
+# A member's status as members sends it: only an active member may apply.
+MEMBER_ACTIVE = "active"
 CERTIFICATE_STATUSES = (ACTIVE, SUSPENDED, REVOKED, EXPIRED)
 
 CERTIFICATE_TRANSITIONS = {
@@ -141,7 +143,7 @@ def check_session_is_for_scheme(session_id, session_scheme_code, scheme_code):
 
 def check_member_may_apply(member_status):
     """Only an active member (the members service's status) may apply."""
-    if member_status != "active":
+    if member_status != MEMBER_ACTIVE:
         raise Forbidden(f"member is {member_status}, not active")
 
 

@@ -246,6 +246,7 @@ def retry_delivery(session, delivery_id):
         update(Delivery).where(Delivery.id == delivery_id, Delivery.status == domain.FAILED,
                                _channel_still_wanted())
         .values(**_requeue(utcnow()))).rowcount
+    # Loaded after the UPDATE (a worker's session starts empty): the row as it left it.
     delivery = get_or_not_found(session, Delivery, delivery_id, f"no delivery {delivery_id}")
     if not requeued and delivery.status == domain.FAILED:
         raise Conflict(f"delivery {delivery_id}: its member has since turned "

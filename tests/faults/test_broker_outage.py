@@ -52,7 +52,9 @@ def stack(vhost_config, new_database, smtp_server, tmp_path):
                               new_database, amqp_uri=via_proxy, smtp_port=smtp_server.port,
                               settings={
                                   "HANDLER_RETRY_DELAYS_MS": "500,1000,2000,4000,8000,16000",
-                                  "OUTBOX_POLL_SECONDS": 1}) as processes:
+                                  "OUTBOX_POLL_SECONDS": 1,
+                                  # the production default: the load is ten clients
+                                  "MAX_WORKERS": 10}) as processes:
             yield config, proxy, messages, list(processes.values())
     finally:
         subscriber.stop()

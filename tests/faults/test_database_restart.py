@@ -48,7 +48,9 @@ def stack(cluster, vhost_config, smtp_server, tmp_path):
         with running_services(("members", "notifications"), base_config, tmp_path,
                               cluster.create_database, smtp_port=smtp_server.port, settings={
                                   "HANDLER_RETRY_DELAYS_MS": "500,1000,2000,4000,8000,16000",
-                                  "OUTBOX_POLL_SECONDS": 1}) as processes:
+                                  "OUTBOX_POLL_SECONDS": 1,
+                                  # the production default: the load is ten clients
+                                  "MAX_WORKERS": 10}) as processes:
             yield list(processes.values()), messages
     finally:
         watcher.stop()

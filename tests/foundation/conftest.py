@@ -36,11 +36,3 @@ def ledger(base_config, ledger_db_url):
         drain_queue(base_config["AMQP_URI"], "ledger_test.dead-letter")
         yield container
         container.stop()
-
-
-def count_effects(engine, note=None):
-    query = sa.select(sa.func.count()).select_from(ledger_service.effects)
-    if note is not None:
-        query = query.where(ledger_service.effects.c.note == note)
-    with engine.connect() as connection:
-        return connection.execute(query).scalar()

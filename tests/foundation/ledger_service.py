@@ -122,3 +122,12 @@ class CallerService:
     @rpc
     def ask_missing(self):
         return self.sleepy.missing()
+
+
+def count_effects(engine, note=None):
+    """How many effects the ledger has applied (with ``note``, of that note)."""
+    query = sa.select(sa.func.count()).select_from(effects)
+    if note is not None:
+        query = query.where(effects.c.note == note)
+    with engine.connect() as connection:
+        return connection.execute(query).scalar()

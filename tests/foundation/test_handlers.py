@@ -11,7 +11,6 @@ from shared.envelope import make_envelope
 from shared.handlers import ATTEMPTS_HEADER, ERROR_HEADER, ORIGINAL_QUEUE_HEADER
 from shared.tables import processed_messages
 from tests.foundation import ledger_service
-from tests.foundation.conftest import count_effects
 from tests.support.broker import drain_queue
 from tests.support.waiting import wait_until
 
@@ -39,7 +38,7 @@ def settle_with_a_marker(config, engine):
     retry queue to come back later."""
     marker = make_envelope("test_source", "thing_happened", {"note": f"marker-{uuid.uuid4()}"})
     dispatch(config, marker)
-    wait_until(lambda: count_effects(engine, marker["data"]["note"]) == 1,
+    wait_until(lambda: ledger_service.count_effects(engine, marker["data"]["note"]) == 1,
                message="the marker applied")
     assert [queue_depth(config, queue) for queue in RETRY_QUEUES] == [0, 0]
 
@@ -49,7 +48,7 @@ def test_the_same_envelope_three_times_has_one_effect(ledger, base_config, ledge
     dispatch(base_config, envelope, times=3)
     wait_until(lambda: ledger_service.skipped[envelope["event_id"]] == 2,
                message="the two duplicates skipped")
-    assert count_effects(ledger_engine, "once") == 1
+    assert ledger_service.count_effects(ledger_engine, "once") == 1
     assert ledger_service.attempts[envelope["event_id"]] == 1
     with ledger_engine.connect() as connection:
         rows = connection.execute(sa.select(processed_messages)).all()
@@ -60,10 +59,10 @@ def test_the_same_envelope_three_times_has_one_effect(ledger, base_config, ledge
 def test_a_handler_that_fails_then_succeeds_is_applied_once(ledger, base_config, ledger_engine):
     envelope = make_envelope("test_source", "thing_happened", {"note": "flaky", "fail_times": 2})
     dispatch(base_config, envelope)
-    wait_until(lambda: count_effects(ledger_engine, "flaky") == 1, timeout=10)
+    wait_until(lambda: ledger_service.count_effects(ledger_engine, "flaky") == 1, timeout=10)
     assert ledger_service.attempts[envelope["event_id"]] == 3  # two failures rolled back
     settle_with_a_marker(base_config, ledger_engine)
-    assert count_effects(ledger_engine, "flaky") == 1
+    assert ledger_service.count_effects(ledger_engine, "flaky") == 1
     assert ledger_service.attempts[envelope["event_id"]] == 3
     assert ledger_service.skipped[envelope["event_id"]] == 0  # no copy came back
     assert drain_queue(base_config["AMQP_URI"], DEAD_LETTERS) == []
@@ -82,10 +81,10 @@ def test_a_handler_that_always_fails_is_parked_in_the_dead_letter_queue(
     assert ledger_service.attempts[envelope["event_id"]] == 3
     assert "failing on purpose" in headers[ERROR_HEADER]
     assert headers[ORIGINAL_QUEUE_HEADER] == HANDLER_QUEUE
-    assert count_effects(ledger_engine, "poison") == 0  # every attempt rolled back
+    assert ledger_service.count_effects(ledger_engine, "poison") == 0  # every attempt rolled back
     settle_with_a_marker(base_config, ledger_engine)
     assert ledger_service.attempts[envelope["event_id"]] == 3  # and no more tries
-    assert count_effects(ledger_engine, "poison") == 0
+    assert ledger_service.count_effects(ledger_engine, "poison") == 0
     assert drain_queue(base_config["AMQP_URI"], DEAD_LETTERS) == []
 
 
@@ -98,7 +97,7 @@ def test_a_malformed_message_is_parked_at_once_and_others_keep_flowing(
         lambda: drain_queue(base_config["AMQP_URI"], DEAD_LETTERS), timeout=10)
     assert headers[ATTEMPTS_HEADER] == 1
     assert "MalformedMessage" in headers[ERROR_HEADER] and "event_id" in headers[ERROR_HEADER]
-    wait_until(lambda: count_effects(ledger_engine, "fine") == 1)
+    wait_until(lambda: ledger_service.count_effects(ledger_engine, "fine") == 1)
 
 
 def test_an_attempt_header_we_did_not_write_parks_the_message(ledger, base_config):
@@ -146,11 +145,11 @@ def test_operators_list_parked_messages_and_replay_them_once_fixed(
     assert parked[0]["queue"] == HANDLER_QUEUE and parked[0]["attempts"] == 3
     assert "failing on purpose" in parked[0]["error"]
     assert list_parked(base_config["AMQP_URI"], "ledger_test") == parked  # listing keeps them
-    wait_until(lambda: count_effects(ledger_engine, "healthy") == 1)  # the queue kept flowing
+    wait_until(lambda: ledger_service.count_effects(ledger_engine, "healthy") == 1)  # the queue kept flowing
 
     assert replay(base_config["AMQP_URI"], "ledger_test", event_id=str(uuid.uuid4())) == 0
     ledger_service.fixed.add(poison["event_id"])  # the cause is fixed
     assert replay(base_config["AMQP_URI"], "ledger_test") == 1
-    wait_until(lambda: count_effects(ledger_engine, "poison") == 1)
+    wait_until(lambda: ledger_service.count_effects(ledger_engine, "poison") == 1)
     assert list_parked(base_config["AMQP_URI"], "ledger_test") == []
     assert replay(base_config["AMQP_URI"], "ledger_test") == 0

@@ -16,7 +16,6 @@ from shared.errors import Conflict, InternalError
 from shared.outbox import Outbox, OutboxRelay, add_message
 from shared.tables import outbox_messages
 from tests.foundation import ledger_service
-from tests.foundation.conftest import count_effects
 from tests.support.broker import MessageLog, TcpProxy, subscriber_class
 from tests.support.waiting import wait_until
 
@@ -83,7 +82,7 @@ def test_a_rolled_back_change_has_no_message_and_no_row(
         rpc.ledger_test.record("after")
     note_messages.wait_for("note_recorded", note="after")
     assert note_messages.of_type("note_recorded", note="never") == []
-    assert count_effects(ledger_engine, "never") == 0
+    assert ledger_service.count_effects(ledger_engine, "never") == 0
     with ledger_engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(outbox_messages)).scalar() == 1
 

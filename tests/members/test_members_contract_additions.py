@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from shared.entrypoints import MAX_REQUEST_BYTES
-from tests.members.helpers import let_stray_messages_arrive, messages_about
+from tests.support.member_messages import let_stray_messages_arrive, messages_about
 from tests.support.broker import raw_rpc
 from tests.support.calls import remote_error
 from tests.support.factories import member_data

@@ -10,6 +10,10 @@
 - ``factories``: members, schemes, assessors, sessions and events, as data or made
   through RPC: one place for each kind of record a test needs.
 - ``member_view``: feeding and reading a service's view of members.
+- ``member_messages``: which members messages arrived, and a marker that shows the
+  earlier ones have.
+- ``samples``: a sample of every message notifications consumes, checked against its
+  producer's schema.
 - ``outside``: stand-ins for what lies outside the system (an SMTP server, an SMS
   gateway, a PostgreSQL cluster a test may stop).
 - ``usecases``: the in-process tier's recording outbox and members stub.

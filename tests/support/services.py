@@ -31,10 +31,11 @@ class ServiceProcess:
 
     running = set()  # every one started and not yet stopped, for terminate_all
 
-    def __init__(self, module, env, log_path):
+    def __init__(self, module, env, log_path, config_file="config.yml"):
         self.module = module
         self.env = env
         self.log_path = log_path
+        self.config_file = str(config_file)
         self.process = None
         self.signalled = False
 
@@ -42,7 +43,7 @@ class ServiceProcess:
         env = {**os.environ, "PYTHONWARNINGS": "ignore", **self.env}
         self.log_file = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [NAMEKO, "run", "--config", "config.yml", self.module],
+            [NAMEKO, "run", "--config", self.config_file, self.module],
             cwd=REPO_ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT,
         )
         self.signalled = False
@@ -91,6 +92,23 @@ class ServiceProcess:
 
     def log(self):
         return Path(self.log_path).read_text(errors="replace")
+
+
+def run_until_it_stops(name, env, folder, config_file="config.yml", timeout=60):
+    """``(exit code, output)`` of service ``name`` started as operators start it with
+    ``env``, for a service that must stop by itself (a bad setting): it fails the test
+    if it is still running after ``timeout`` seconds."""
+    folder = Path(folder)
+    process = ServiceProcess(f"services.{name}.service",
+                             {"VAR_DIR": str(folder / "var"), **env},
+                             folder / f"{name}-{uuid.uuid4().hex[:4]}.log", config_file).start()
+    try:
+        code = process.process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.stop()
+        raise AssertionError(f"{name} kept running:\n{process.log()[-3000:]}") from None
+    process.stop()
+    return code, process.log()
 
 
 def free_port():

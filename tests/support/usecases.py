@@ -6,8 +6,11 @@ Each call runs in a savepoint of the test's transaction, as a worker runs in a
 transaction of its own: a call that raises leaves nothing behind, neither rows nor
 recorded messages, exactly as the running service would roll back.
 """
+from datetime import datetime, timedelta
+
 from nameko.testing.services import worker_factory
 
+from shared.envelope import make_envelope
 from shared.errors import NotFound
 from shared.rpc import ServiceTimeout
 
@@ -82,3 +85,66 @@ class InWorker:
             return result
 
         return call
+
+
+class DeliveryWorkerStub:
+    """Notifications' delivery worker as its use cases see it: whether SMS can be sent,
+    and ``wake()`` (counted in ``woken``) after new deliveries are written."""
+
+    def __init__(self, sms_enabled=True):
+        self.sms_enabled, self.woken = sms_enabled, 0
+
+    def wake(self):
+        self.woken += 1
+
+
+def notifications_worker(session, sms_enabled=True):
+    """``InWorker`` of the notifications service: members stubbed, no delivery sent."""
+    from services.notifications.service import NotificationsService
+    from shared.settings import Settings
+
+    return InWorker(NotificationsService, session, members=MembersStub(),
+                    deliveries=DeliveryWorkerStub(sms_enabled=sms_enabled),
+                    settings=Settings.from_config({}))
+
+
+def hear(worker, source, event_type, data, envelope=None):
+    """Deliver a message to ``worker``'s handler for it (``on_<source>_<event_type>``,
+    or ``on_<event_type>`` for the member views' handlers), as the broker would: in
+    its envelope. Returns the envelope."""
+    envelope = envelope or make_envelope(source, event_type, data)
+    handler = getattr(worker.service, f"on_{source}_{event_type}", None)
+    getattr(worker, f"on_{source}_{event_type}" if handler else f"on_{event_type}")(envelope)
+    return envelope
+
+
+def changed(record, minutes=1, **changes):
+    """A member ``record`` as members sends it ``minutes`` after its last change."""
+    when = datetime.fromisoformat(record["updated_at"]) + timedelta(minutes=minutes)
+    return {**record, **changes, "updated_at": when.isoformat()}
+
+
+def activated(record):
+    """A pending member ``record`` as members sends it on activation, a minute later."""
+    since = datetime.fromisoformat(record["updated_at"]) + timedelta(minutes=1)
+    return changed(record, status="active", member_number="EKRAF-2026-000123",
+                   active_since=since.isoformat(),
+                   valid_until=(since + timedelta(days=365)).isoformat())
+
+
+def ids(page):
+    """The ids of a page's items, in order."""
+    return [item["id"] for item in page["items"]]
+
+
+def notifications_rows(worker):
+    """Every row of every table notifications keeps, column by column: to compare
+    before and after a call that must change nothing."""
+    from sqlalchemy import select
+
+    from services.notifications.models import Contact, Delivery, Notification, Preference
+    from shared.tables import processed_messages
+
+    tables = [model.__table__ for model in (Contact, Preference, Notification, Delivery)]
+    return {table.name: sorted(map(tuple, worker.session.execute(select(table))), key=repr)
+            for table in [*tables, processed_messages]}

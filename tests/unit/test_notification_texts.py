@@ -6,7 +6,7 @@ import pytest
 
 from services.notifications import domain
 from shared.envelope import MalformedMessage
-from tests.notifications.samples import (
+from tests.support.samples import (
     CERTIFICATE, EVENT, MEMBER, REGISTRATION, sample, validate,
 )
 

@@ -142,13 +142,21 @@ def test_secrets_are_never_shown():
     assert "relay-user" in shown
 
 
-def test_other_services_databases_follow_the_same_pattern(tmp_path):
+def test_a_service_other_than_the_four_has_its_own_database_setting(tmp_path):
     settings = Settings.from_config({"MEMBERS_DB_URL": "postgresql://m@h/m",
-                                     "LEDGER_TEST_DB_URL": "postgresql://l@h/l",
-                                     "EMPTY_TEST_DB_URL": ""})
+                                     "LEDGER_TEST_DB_URL": "postgresql://l@h/l"},
+                                    service_name="ledger_test")
     assert settings.db_url("members") == "postgresql://m@h/m"
     assert settings.db_url("ledger_test") == "postgresql://l@h/l"
-    assert settings.db_url("events") is None and settings.db_url("empty_test") is None
+    assert settings.db_url("events") is None
+    empty = Settings.from_config({"LEDGER_TEST_DB_URL": ""}, service_name="ledger_test")
+    assert empty.db_url("ledger_test") is None
+
+
+@pytest.mark.parametrize("typo", ["MEMBER_DB_URL", "EVENT_DB_URL", "LEDGER_TEST_DB_URL"])
+def test_a_database_setting_no_service_reads_is_a_typo_that_stops_the_service(typo):
+    with pytest.raises(SettingsError, match=f"{typo} is not a setting"):
+        Settings.from_config({typo: "postgresql://h/db"}, service_name="members")
 
 
 def test_a_container_reads_its_settings_once_and_a_bad_value_is_logged_once(caplog):

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from shared.migrations import upgrade_to_head
 from tests.support.services import REPO_ROOT
+from tests.support.usecases import notifications_worker
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +47,9 @@ def session_of(migrated_engine):
         session.close()
         transaction.rollback()
         connection.close()
+
+
+@pytest.fixture
+def notifications(session_of):
+    """The notifications service in-process, SMS enabled (see notifications_worker)."""
+    return notifications_worker(session_of("notifications"))

@@ -16,7 +16,12 @@ from shared.envelope import make_envelope
 from shared.errors import Conflict, Forbidden, NotFound, ValidationError
 from shared.rpc import ServiceTimeout
 from tests.support.factories import (
-    all_competent, assessor_data, in_days, member_record, scheme_data, session_data,
+    all_competent,
+    assessor_data,
+    in_days,
+    member_record,
+    scheme_data,
+    session_data,
 )
 from tests.support.usecases import InWorker, MembersStub
 

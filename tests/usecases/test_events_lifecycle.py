@@ -15,7 +15,7 @@ import pytest
 from services.events.service import EventsService
 from shared.errors import Conflict, NotFound, ValidationError
 from tests.support.factories import event_data, in_days
-from tests.support.usecases import InWorker, MembersStub
+from tests.support.usecases import InWorker, MembersStub, ids
 
 UNKNOWN_ID = str(uuid.uuid4())
 
@@ -23,10 +23,6 @@ UNKNOWN_ID = str(uuid.uuid4())
 @pytest.fixture
 def events(session_of):
     return InWorker(EventsService, session_of("events"), members=MembersStub())
-
-
-def ids(page):
-    return [item["id"] for item in page["items"]]
 
 
 def only_field(errors, field):

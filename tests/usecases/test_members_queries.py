@@ -6,16 +6,12 @@ from services.members.service import MembersService
 from shared.errors import ValidationError
 from shared.schemas import encode_cursor
 from tests.support.factories import member_data
-from tests.support.usecases import InWorker
+from tests.support.usecases import InWorker, ids
 
 
 @pytest.fixture
 def members(session_of):
     return InWorker(MembersService, session_of("members"))
-
-
-def ids(page):
-    return [member["id"] for member in page["items"]]
 
 
 def test_list_filters_and_pages(members):

@@ -9,20 +9,15 @@ would re-queue). What the RPC layer adds (the arguments' shape, the error reachi
 a caller as JSON) stays in tests/notifications.
 """
 import uuid
-from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from services.notifications.models import Contact, Delivery, Notification, Preference
-from services.notifications.service import NotificationsService
-from shared.envelope import make_envelope
+from services.notifications.models import Delivery
 from shared.errors import ValidationError
 from shared.schemas import encode_cursor
-from shared.settings import Settings
-from shared.tables import processed_messages
 from tests.support.factories import member_record
-from tests.support.usecases import InWorker, MembersStub
+from tests.support.usecases import activated, hear, notifications_rows
 
 
 class Ref:
@@ -172,45 +167,6 @@ def build_rows():
 ROWS = build_rows()
 
 
-class Deliveries:
-    """The delivery worker as operations use it: whether SMS can be sent, and ``wake``."""
-
-    def __init__(self, sms_enabled=True):
-        self.sms_enabled, self.woken = sms_enabled, 0
-
-    def wake(self):
-        self.woken += 1
-
-
-@pytest.fixture
-def notifications(session_of):
-    return InWorker(NotificationsService, session_of("notifications"), members=MembersStub(),
-                    deliveries=Deliveries(sms_enabled=True),
-                    settings=Settings.from_config({}))
-
-
-def hear(notifications, source, event_type, data):
-    envelope = make_envelope(source, event_type, data)
-    getattr(notifications, f"on_{source}_{event_type}")(envelope)
-    return envelope
-
-
-def activated(record):
-    """``record`` as members sends it on activation, a minute after its last change."""
-    since = datetime.fromisoformat(record["updated_at"]) + timedelta(minutes=1)
-    return {**record, "status": "active", "member_number": "EKRAF-2026-000123",
-            "active_since": since.isoformat(),
-            "valid_until": (since + timedelta(days=365)).isoformat(),
-            "updated_at": since.isoformat()}
-
-
-def everything(notifications):
-    """Every row of every table notifications keeps, column by column."""
-    tables = [model.__table__ for model in (Contact, Preference, Notification, Delivery)]
-    return {table.name: sorted(map(tuple, notifications.session.execute(select(table))), key=repr)
-            for table in [*tables, processed_messages]}
-
-
 def resolve(value, ids):
     if isinstance(value, Ref):
         return ids[value.name]
@@ -234,7 +190,7 @@ def test_bad_input_is_refused_naming_the_field_and_changes_nothing(notifications
         status="failed", attempts=4, last_error="HTTPError: 503", next_attempt_at=None))
     notice = notifications.list_inbox(pending["id"], {"limit": 1})["items"][0]
     ids = {"member": pending["id"], "notification": notice["id"], "failed delivery": sms["id"]}
-    before = everything(notifications)
+    before = notifications_rows(notifications)
     assert len(before["deliveries"]) == 6 and len(before["notifications"]) == 2
 
     with pytest.raises(ValidationError) as raised:
@@ -242,4 +198,4 @@ def test_bad_input_is_refused_naming_the_field_and_changes_nothing(notifications
 
     assert field in raised.value.errors, raised.value.errors
     assert len(str(raised.value)) < 2_000  # the reason, not an echo of a 100 kB value
-    assert everything(notifications) == before
+    assert notifications_rows(notifications) == before

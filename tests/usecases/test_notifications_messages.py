@@ -14,65 +14,29 @@ these handlers through their queues, parking (the dead-letter queue and its head
 the batches' separate transactions, and sending.
 """
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import insert, select
 
 from services.notifications import domain, operations
 from services.notifications.models import Contact, Delivery, Notification, Preference
-from services.notifications.service import NotificationsService
-from shared.envelope import MalformedMessage, make_envelope
+from shared.envelope import MalformedMessage
 from shared.rpc import ServiceTimeout
-from shared.settings import Settings
-from shared.tables import processed_messages
-from tests.notifications.samples import sample, validate
+from tests.support.samples import sample, validate
 from tests.support.factories import member_record
-from tests.support.usecases import InWorker, MembersStub
-
-
-class Deliveries:
-    """The delivery worker as operations use it: whether SMS can be sent, and ``wake``."""
-
-    def __init__(self, sms_enabled=True):
-        self.sms_enabled, self.woken = sms_enabled, 0
-
-    def wake(self):
-        self.woken += 1
-
-
-def worker(session_of, sms_enabled):
-    return InWorker(NotificationsService, session_of("notifications"), members=MembersStub(),
-                    deliveries=Deliveries(sms_enabled=sms_enabled),
-                    settings=Settings.from_config({}))
-
-
-@pytest.fixture
-def notifications(session_of):
-    return worker(session_of, sms_enabled=True)
+from tests.support.usecases import (
+    activated,
+    changed,
+    hear,
+    notifications_rows,
+    notifications_worker,
+)
 
 
 @pytest.fixture
 def members(notifications):
     return notifications.service.members
-
-
-def hear(notifications, source, event_type, data, envelope=None):
-    envelope = envelope or make_envelope(source, event_type, data)
-    getattr(notifications, f"on_{source}_{event_type}")(envelope)
-    return envelope
-
-
-def changed(record, minutes=1, **changes):
-    when = datetime.fromisoformat(record["updated_at"]) + timedelta(minutes=minutes)
-    return {**record, **changes, "updated_at": when.isoformat()}
-
-
-def activated(record):
-    since = datetime.fromisoformat(record["updated_at"]) + timedelta(minutes=1)
-    return changed(record, status="active", member_number="EKRAF-2026-000123",
-                   active_since=since.isoformat(),
-                   valid_until=(since + timedelta(days=365)).isoformat())
 
 
 def known(notifications, status="active", **overrides):
@@ -105,12 +69,6 @@ def every_channel(member, status="pending"):
     return {(member["id"], "in_app", "sent", None), (member["id"], "email", status,
                                                      member["email"]),
             (member["id"], "sms", status, member["phone"])}
-
-
-def everything(notifications):
-    tables = [model.__table__ for model in (Contact, Preference, Notification, Delivery)]
-    return {table.name: sorted(map(tuple, notifications.session.execute(select(table))), key=repr)
-            for table in [*tables, processed_messages]}
 
 
 def contact_of(notifications, member_id):
@@ -154,7 +112,7 @@ def test_a_registration_writes_the_directory_a_notification_and_three_deliveries
 
 
 def test_without_an_sms_gateway_a_pending_member_gets_no_sms(session_of):
-    notifications = worker(session_of, sms_enabled=False)
+    notifications = notifications_worker(session_of("notifications"), sms_enabled=False)
     record = member_record("pending")
     registered = hear(notifications, "members", "member_registered", record)
     assert sent(notifications, registered) == {
@@ -374,12 +332,12 @@ def test_when_members_does_not_answer_nothing_is_written_and_the_message_can_be_
     stranger = members.add(member_record("active"))
     member = known(notifications)
     members.answering = False
-    before = everything(notifications)
+    before = notifications_rows(notifications)
     data = sample("events", "event_cancelled", member_ids=[member["id"], stranger["id"]])
 
     with pytest.raises(ServiceTimeout):
         hear(notifications, "events", "event_cancelled", data)
-    assert everything(notifications) == before  # not even the message marked as processed
+    assert notifications_rows(notifications) == before  # not even the message marked as processed
 
     members.answering = True
     envelope = hear(notifications, "events", "event_cancelled", data)
@@ -392,9 +350,9 @@ def test_the_same_message_twice_is_written_once(notifications):
     member = known(notifications)
     data = sample("certification", "certificate_issued", member_id=member["id"])
     envelope = hear(notifications, "certification", "certificate_issued", data)
-    written = everything(notifications)
+    written = notifications_rows(notifications)
     hear(notifications, "certification", "certificate_issued", data, envelope=envelope)
-    assert everything(notifications) == written
+    assert notifications_rows(notifications) == written
     assert sent(notifications, envelope) == every_channel(member)
 
 
@@ -444,18 +402,18 @@ def refusal(source, event_type, make_data, reason, name):
 def test_a_message_of_the_wrong_shape_is_refused_with_its_reason_and_nothing_written(
         notifications, source, event_type, make_data, reason):
     member = known(notifications)
-    before = everything(notifications)
+    before = notifications_rows(notifications)
     with pytest.raises(MalformedMessage) as raised:
         hear(notifications, source, event_type, make_data(member))
     assert str(raised.value).startswith(reason), str(raised.value)
-    assert everything(notifications) == before
+    assert notifications_rows(notifications) == before
 
 
 def test_an_envelope_of_the_wrong_shape_is_refused_with_its_reason(notifications):
-    before = everything(notifications)
+    before = notifications_rows(notifications)
     with pytest.raises(MalformedMessage) as raised:
         notifications.on_certification_certificate_issued(
             {"event_type": "certificate_issued", "data": {"marker": "x"}})
     assert str(raised.value) == ("envelope lacks event_id, occurred_at, producer, "
                                  "schema_version")
-    assert everything(notifications) == before
+    assert notifications_rows(notifications) == before

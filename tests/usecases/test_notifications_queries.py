@@ -16,55 +16,16 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from services.notifications.models import Delivery
-from services.notifications.service import NotificationsService
-from shared.envelope import make_envelope
 from shared.errors import Conflict, NotFound
-from shared.settings import Settings
 from shared.tables import processed_messages
-from tests.notifications.samples import sample
+from tests.support.samples import sample
 from tests.support.factories import member_record
-from tests.support.usecases import InWorker, MembersStub
+from tests.support.usecases import activated, changed, hear, ids
 
 DELIVERY_FIELDS = {"id", "member_id", "channel", "event_type", "status", "attempts",
                    "last_error", "created_at", "sent_at", "retries", "retried_at"}
 NOTIFICATION_FIELDS = {"id", "member_id", "event_type", "subject", "body", "created_at",
                        "read_at"}
-
-
-class Deliveries:
-    """The delivery worker as operations use it: whether SMS can be sent, and ``wake``."""
-
-    def __init__(self, sms_enabled=True):
-        self.sms_enabled, self.woken = sms_enabled, 0
-
-    def wake(self):
-        self.woken += 1
-
-
-@pytest.fixture
-def notifications(session_of):
-    return InWorker(NotificationsService, session_of("notifications"), members=MembersStub(),
-                    deliveries=Deliveries(sms_enabled=True),
-                    settings=Settings.from_config({}))
-
-
-def hear(notifications, source, event_type, data):
-    envelope = make_envelope(source, event_type, data)
-    getattr(notifications, f"on_{source}_{event_type}")(envelope)
-    return envelope
-
-
-def changed(record, minutes=1, **changes):
-    """``record`` as members sends it ``minutes`` after its last change."""
-    when = datetime.fromisoformat(record["updated_at"]) + timedelta(minutes=minutes)
-    return {**record, **changes, "updated_at": when.isoformat()}
-
-
-def activated(record):
-    since = datetime.fromisoformat(record["updated_at"]) + timedelta(minutes=1)
-    return changed(record, status="active", member_number="EKRAF-2026-000123",
-                   active_since=since.isoformat(),
-                   valid_until=(since + timedelta(days=365)).isoformat())
 
 
 def joined(notifications, **overrides):
@@ -75,10 +36,6 @@ def joined(notifications, **overrides):
     record = activated(record)
     hear(notifications, "members", "member_activated", record)
     return record
-
-
-def ids(page):
-    return [item["id"] for item in page["items"]]
 
 
 def deliveries(notifications, **filters):

@@ -8,7 +8,7 @@ from services.certification.models import (
     Application, AssessmentSession, Assessor, Certificate, MemberView, Scheme,
 )
 from services.certification.operations.certificates import certificate_message, issue_certificate
-from services.certification.operations.member_view import current_member, has_attended_training
+from services.certification.operations.member_view import has_attended_training, known_member
 from services.certification.operations.schemes import known_scheme
 from services.certification.schemas import (
     application_filters_schema, apply_schema, record_result_schema,
@@ -43,7 +43,7 @@ def apply(session, outbox, members, data):
     assessment = get_or_not_found(session, AssessmentSession, fields["session_id"],
                                   f"no session {fields['session_id']}")
     domain.check_session_is_for_scheme(assessment.id, assessment.scheme_code, scheme.code)
-    member = current_member(session, members, fields["member_id"])
+    member = known_member(session, members, fields["member_id"])
     domain.check_member_may_apply(member.status)
     domain.check_training_attended(
         scheme.code, scheme.requires_training,

@@ -4,7 +4,7 @@ import uuid
 from sqlalchemy import select
 
 from services.certification.models import Assessor, AssessorScheme, Scheme
-from services.certification.operations.member_view import current_member
+from services.certification.operations.member_view import known_member
 from services.certification.schemas import assessor_filters_schema, register_assessor_schema
 from shared.db import flush_or_conflict, get_or_not_found
 from shared.errors import Conflict, ValidationError
@@ -21,7 +21,7 @@ def register_assessor(session, members, data):
         raise ValidationError.field("scheme_codes", f"Unknown schemes: {', '.join(unknown)}.")
     if fields["member_id"] is not None:
         # Impartiality rests on this link: it must name a real member.
-        current_member(session, members, fields["member_id"])
+        known_member(session, members, fields["member_id"])
     taken = select(Assessor.id).where(
         Assessor.registration_number == fields["registration_number"])
     if session.scalars(taken).first() is not None:

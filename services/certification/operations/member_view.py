@@ -2,6 +2,7 @@
 and of the trainings they attended (events' attendance_recorded)."""
 from sqlalchemy import select
 
+from services.certification import domain
 from services.certification.models import MemberView, TrainingAttendance
 from shared import member_view
 from shared.db import upsert_if_newer
@@ -23,7 +24,7 @@ def apply_member_record(session, record):
     }, "source_updated_at")
 
 
-def current_member(session, members, member_id):
+def known_member(session, members, member_id):
     """The member as certification knows them; asks members when unsure.
 
     The view is trusted to say "active"; anything else (unknown, or a status that
@@ -33,7 +34,7 @@ def current_member(session, members, member_id):
     """
     return member_view.current_member(session, members, member_id, MemberView,
                                       apply_member_record,
-                                      trusted=lambda view: view.status == "active")
+                                      trusted=lambda view: view.status == domain.MEMBER_ACTIVE)
 
 
 def record_training_attendance(session, data):

@@ -1,4 +1,4 @@
-"""How members tests tell that a call sent no message."""
+"""Which members messages arrived, and a marker that shows every earlier one has."""
 from tests.support.factories import member_data
 
 
