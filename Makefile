@@ -23,15 +23,14 @@ run: install
 demo: install
 	$(VENV)/bin/ekraf demo
 
-# Every test, against the RabbitMQ and PostgreSQL on this machine. The fault tests
-# (they cut the broker off and kill services) run in a test process of their own; then
-# every benchmark at tiny sizes (it fails if one of them no longer runs).
+# Every test, against the RabbitMQ and PostgreSQL on this machine, on two workers in a
+# random order (the fault tests, each on a stack of its own, first); then every
+# benchmark at tiny sizes (it fails if one of them no longer runs).
 test: install
 	-devtools/ensure-chromium.sh
 	$(PY) -m devtools.asyncapi --check
 	$(PY) -m devtools.settings --check
-	$(PY) -m pytest -q -n 2 --ignore=tests/faults
-	$(PY) -m pytest -q -n 2 tests/faults
+	$(PY) -m pytest -q -n 2
 	$(PY) -m bench --smoke --results var/bench-smoke.md
 
 # Benchmarks (not tests): each against a baseline measured in the same run; the tables
@@ -56,8 +55,7 @@ test-usecases: install
 # started as subprocesses included); the report is printed and kept in var/coverage.txt.
 coverage: install
 	mkdir -p var && rm -f var/.coverage var/.coverage.*
-	COVERAGE_RCFILE=.coveragerc $(PY) -m coverage run -m pytest -q -n 2 --ignore=tests/faults
-	COVERAGE_RCFILE=.coveragerc $(PY) -m coverage run -m pytest -q -n 2 tests/faults
+	COVERAGE_RCFILE=.coveragerc $(PY) -m coverage run -m pytest -q -n 2
 	COVERAGE_RCFILE=.coveragerc $(PY) -m coverage combine -q
 	COVERAGE_RCFILE=.coveragerc $(PY) -m coverage report --precision=2 | tee var/coverage.txt
 

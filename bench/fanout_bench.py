@@ -13,7 +13,7 @@ from tests.support.waiting import wait_until
 
 
 def run(stack, smoke):
-    count = 200 if smoke else 5_000
+    count = 100 if smoke else 5_000
     subsector = "kriya"  # no other benchmark's members: the audience is exactly these
     dispatch = event_dispatcher(stack.config)
     # The directory, as the members service's messages would fill it.

@@ -97,7 +97,7 @@ def fill_certificates(stack, count):
 def run(stack, smoke):
     members = 2_000 if smoke else 100_000
     certificates = 500 if smoke else 100_000
-    seconds = 1.0 if smoke else 4.0
+    seconds = 0.5 if smoke else 4.0
     config = stack.config
     started = time.monotonic()
     fill_members(stack, members)

@@ -108,7 +108,7 @@ class Stack:
 
         deadline = time.monotonic() + timeout
         while self.backlog() and time.monotonic() < deadline:
-            eventlet.sleep(1)
+            eventlet.sleep(0.2)
 
     @contextlib.contextmanager
     def paused(self, names):

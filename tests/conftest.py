@@ -188,6 +188,13 @@ def module_vhost_config(vhost_pool, base_config):
     return _own_vhost_config(vhost_pool, base_config)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """The fault tests (a minute or so each) first, after pytest-randomly's shuffle:
+    the longest started first keep both xdist workers busy until the end."""
+    items.sort(key=lambda item: not item.nodeid.startswith("tests/faults/"))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item, nextitem):
     """After the last test (of this worker), ask every service still running to stop
