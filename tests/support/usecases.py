@@ -118,10 +118,14 @@ def hear(worker, source, event_type, data, envelope=None):
     return envelope
 
 
+def later(record, minutes=1):
+    """An ISO time ``minutes`` after ``record``'s ``updated_at``."""
+    return (datetime.fromisoformat(record["updated_at"]) + timedelta(minutes=minutes)).isoformat()
+
+
 def changed(record, minutes=1, **changes):
     """A member ``record`` as members sends it ``minutes`` after its last change."""
-    when = datetime.fromisoformat(record["updated_at"]) + timedelta(minutes=minutes)
-    return {**record, **changes, "updated_at": when.isoformat()}
+    return {**record, **changes, "updated_at": later(record, minutes)}
 
 
 def activated(record):
@@ -130,6 +134,15 @@ def activated(record):
     return changed(record, status="active", member_number="EKRAF-2026-000123",
                    active_since=since.isoformat(),
                    valid_until=(since + timedelta(days=365)).isoformat())
+
+
+def new_event(events, publish=True, **overrides):
+    """An event made through the events service in-process (``events`` an InWorker),
+    published unless ``publish=False``."""
+    from tests.support.factories import event_data
+
+    event = events.create_event(event_data(**overrides))
+    return events.publish_event(event["id"]) if publish else event
 
 
 def ids(page):

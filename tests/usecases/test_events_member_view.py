@@ -11,8 +11,6 @@ real proxy asking the real members (tests/events/test_registrations_rpc.py) and 
 timeout's error text and timing (tests/events/test_members_not_answering.py).
 """
 import logging
-import uuid
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -21,8 +19,8 @@ from services.events.models import MemberView
 from services.events.service import EventsService
 from shared.errors import Forbidden, NotFound
 from shared.rpc import ServiceTimeout
-from tests.support.factories import event_data, member_record
-from tests.support.usecases import InWorker, MembersStub
+from tests.support.factories import member_record
+from tests.support.usecases import InWorker, MembersStub, hear, later, new_event
 
 
 @pytest.fixture
@@ -33,23 +31,6 @@ def members():
 @pytest.fixture
 def events(session_of, members):
     return InWorker(EventsService, session_of("events"), members=members)
-
-
-def make_event(events, **overrides):
-    return events.publish_event(events.create_event(event_data(**overrides))["id"])
-
-
-def later(record, minutes=1):
-    """``record`` as members would send it ``minutes`` after its last change."""
-    return (datetime.fromisoformat(record["updated_at"]) + timedelta(minutes=minutes)).isoformat()
-
-
-def hear(events, event_type, record):
-    """Deliver a members message to events' handler for it, as the broker would."""
-    getattr(events, f"on_{event_type}")({
-        "event_id": str(uuid.uuid4()), "event_type": event_type,
-        "occurred_at": datetime.now(timezone.utc).isoformat(), "producer": "members",
-        "schema_version": 1, "data": record})
 
 
 def view_of(events, member_id):
@@ -65,29 +46,29 @@ def registrations(events, event):
 
 def test_the_handlers_keep_the_newest_record(events):
     record = member_record("pending")
-    hear(events, "member_registered", record)
+    hear(events, "members", "member_registered", record)
     assert view_of(events, record["id"]) == ("pending", "kuliner")
     activated = {**record, "status": "active", "updated_at": later(record)}
-    hear(events, "member_activated", activated)
+    hear(events, "members", "member_activated", activated)
     assert view_of(events, record["id"]) == ("active", "kuliner")
-    hear(events, "member_updated", {**record, "subsector": "musik"})  # older: changes nothing
+    hear(events, "members", "member_updated", {**record, "subsector": "musik"})  # older: changes nothing
     assert view_of(events, record["id"]) == ("active", "kuliner")
     assert events.outbox.messages == []  # the view is events' own: it tells nobody
 
 
 def test_a_view_that_admits_is_trusted_without_asking_members(events, members):
     member = member_record("active")  # members does not even know it: never asked
-    hear(events, "member_activated", member)
-    event = make_event(events, members_only=True)
+    hear(events, "members", "member_activated", member)
+    event = new_event(events, members_only=True)
     assert events.register(event["id"], member["id"])["status"] == "confirmed"
     assert members.asked == []
 
 
 def test_a_view_that_would_refuse_is_checked_with_members_first(events, members):
     pending = member_record("pending")
-    hear(events, "member_registered", pending)  # the activation has not arrived yet
+    hear(events, "members", "member_registered", pending)  # the activation has not arrived yet
     members.add({**pending, "status": "active", "updated_at": later(pending)})
-    event = make_event(events, members_only=True)
+    event = new_event(events, members_only=True)
     registration = events.register(event["id"], pending["id"])
     assert registration["status"] == "confirmed"
     assert members.asked == [pending["id"]]
@@ -96,7 +77,7 @@ def test_a_view_that_would_refuse_is_checked_with_members_first(events, members)
 
 def test_a_member_events_has_not_heard_of_is_asked_for(events, members):
     member = members.add(member_record("active"))
-    event = make_event(events)
+    event = new_event(events)
     assert view_of(events, member["id"]) is None
     registration = events.register(event["id"], member["id"])
     assert registration["status"] == "confirmed"
@@ -107,10 +88,10 @@ def test_a_member_events_has_not_heard_of_is_asked_for(events, members):
 def test_an_answer_older_than_the_view_does_not_overwrite_it(events, members):
     """members says kuliner, but the view heard of a later change to fotografi."""
     member = members.add(member_record("active", subsector="kuliner"))
-    hear(events, "member_updated", {**member, "subsector": "fotografi",
+    hear(events, "members", "member_updated", {**member, "subsector": "fotografi",
                                     "updated_at": later(member)})
-    for_cooks = make_event(events, subsectors=["kuliner"])
-    for_photographers = make_event(events, subsectors=["fotografi"])
+    for_cooks = new_event(events, subsectors=["kuliner"])
+    for_photographers = new_event(events, subsectors=["fotografi"])
     with pytest.raises(Forbidden) as raised:
         events.register(for_cooks["id"], member["id"])
     assert str(raised.value) == "this event is for kuliner, not fotografi"
@@ -122,8 +103,8 @@ def test_an_answer_older_than_the_view_does_not_overwrite_it(events, members):
 
 def test_a_member_the_view_knows_but_members_does_not_is_not_found(events, members):
     record = member_record("pending")
-    hear(events, "member_registered", record)
-    event = make_event(events, members_only=True)
+    hear(events, "members", "member_registered", record)
+    event = new_event(events, members_only=True)
     recorded = list(events.outbox.messages)
     with pytest.raises(NotFound) as raised:
         events.register(event["id"], record["id"])
@@ -136,9 +117,9 @@ def test_a_member_the_view_knows_but_members_does_not_is_not_found(events, membe
 
 def test_without_members_the_view_decides_for_the_members_it_knows(events, members, caplog):
     suspended, active = member_record("suspended"), member_record("active")
-    hear(events, "member_suspended", suspended)
-    hear(events, "member_activated", active)
-    event = make_event(events, members_only=True)
+    hear(events, "members", "member_suspended", suspended)
+    hear(events, "members", "member_activated", active)
+    event = new_event(events, members_only=True)
     members.answering = False
     recorded = list(events.outbox.messages)
 
@@ -163,7 +144,7 @@ def test_without_members_the_view_decides_for_the_members_it_knows(events, membe
 
 
 def test_without_members_an_unknown_member_is_an_error_and_nothing_is_written(events, members):
-    event = make_event(events, members_only=False)
+    event = new_event(events, members_only=False)
     members.add(member_record("active"))  # known to members, but it does not answer
     unknown = next(iter(members.records))
     members.answering = False

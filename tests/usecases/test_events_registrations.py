@@ -15,8 +15,8 @@ from sqlalchemy import update
 from services.events.models import Event
 from services.events.service import EventsService
 from shared.errors import Conflict, Forbidden, NotFound, ValidationError
-from tests.support.factories import event_data, in_days, member_record
-from tests.support.usecases import InWorker, MembersStub
+from tests.support.factories import in_days, member_record
+from tests.support.usecases import InWorker, MembersStub, later, new_event
 
 UNKNOWN_ID = str(uuid.uuid4())
 
@@ -31,18 +31,8 @@ def events(session_of, members):
     return InWorker(EventsService, session_of("events"), members=members)
 
 
-def make_event(events, publish=True, **overrides):
-    event = events.create_event(event_data(**overrides))
-    return events.publish_event(event["id"]) if publish else event
-
-
 def make_member(members, status="active", **overrides):
     return members.add(member_record(status, **overrides))
-
-
-def later(record, minutes=1):
-    """The record as members would send it after a change ``minutes`` later."""
-    return (datetime.fromisoformat(record["updated_at"]) + timedelta(minutes=minutes)).isoformat()
 
 
 def message_for(registration, event):
@@ -79,7 +69,7 @@ def since(events, before):
 # -- register --------------------------------------------------------------------------
 
 def test_seats_first_then_the_waitlist(events, members):
-    event = make_event(events, capacity=1, kind="training", scheme_code="DKV-JUNIOR")
+    event = new_event(events, capacity=1, kind="training", scheme_code="DKV-JUNIOR")
     before = len(events.outbox.messages)
     first, second, third = register_all(events, event, [make_member(members) for _ in range(3)])
     assert set(first) == {"id", "event_id", "member_id", "status", "position",
@@ -98,13 +88,13 @@ def test_seats_first_then_the_waitlist(events, members):
 
 
 def closed_event(events):
-    return make_event(events, registration_closes_at=in_days(-0.01))
+    return new_event(events, registration_closes_at=in_days(-0.01))
 
 
 def past_event(events):
     """A published event that has already started (create_event refuses a past start,
     so the start is moved back as time would)."""
-    event = make_event(events)
+    event = new_event(events)
     started = datetime.now(timezone.utc) - timedelta(hours=1)
     events.session.execute(update(Event).where(Event.id == event["id"]).values(
         starts_at=started, ends_at=started + timedelta(hours=3), registration_closes_at=started))
@@ -112,12 +102,12 @@ def past_event(events):
 
 
 def cancelled_event(events):
-    event = make_event(events)
+    event = new_event(events)
     return events.cancel_event(event["id"], "Hujan badai")
 
 
 @pytest.mark.parametrize("make, reason", [
-    (lambda events: make_event(events, publish=False),
+    (lambda events: new_event(events, publish=False),
      "the event is draft, not open for registration"),
     (cancelled_event, "the event is cancelled, not open for registration"),
     (closed_event, "registration for this event has closed"),
@@ -137,7 +127,7 @@ def test_registration_needs_a_published_open_event(events, members, make, reason
 
 
 def test_registering_twice_is_a_conflict_whether_seated_or_waiting(events, members):
-    event = make_event(events, capacity=1)
+    event = new_event(events, capacity=1)
     seated, waiting = make_member(members), make_member(members)
     made = register_all(events, event, [seated, waiting])
     recorded = list(events.outbox.messages)
@@ -151,7 +141,7 @@ def test_registering_twice_is_a_conflict_whether_seated_or_waiting(events, membe
 
 
 def test_unknown_or_malformed_ids(events, members):
-    event, member = make_event(events), make_member(members)
+    event, member = new_event(events), make_member(members)
     recorded = list(events.outbox.messages)
     with pytest.raises(NotFound) as raised:
         events.register(event["id"], UNKNOWN_ID)
@@ -173,7 +163,7 @@ def test_unknown_or_malformed_ids(events, members):
 
 
 def test_a_members_only_event_needs_an_active_member(events, members):
-    event = make_event(events, members_only=True)
+    event = new_event(events, members_only=True)
     pending = make_member(members, "pending")
     recorded = list(events.outbox.messages)
     with pytest.raises(Forbidden) as raised:
@@ -191,7 +181,7 @@ def test_a_members_only_event_needs_an_active_member(events, members):
 
 @pytest.mark.parametrize("status", ["suspended", "lapsed"])
 def test_a_members_only_event_refuses_a_member_who_is_not_active(events, members, status):
-    event = make_event(events, members_only=True)
+    event = new_event(events, members_only=True)
     member = make_member(members, status)
     with pytest.raises(Forbidden) as raised:
         events.register(event["id"], member["id"])
@@ -201,7 +191,7 @@ def test_a_members_only_event_refuses_a_member_who_is_not_active(events, members
 
 @pytest.mark.parametrize("status", ["pending", "active", "suspended"])
 def test_a_public_event_accepts_any_registered_member(events, members, status):
-    event = make_event(events, members_only=False, kind="public_dialog")
+    event = new_event(events, members_only=False, kind="public_dialog")
     member = make_member(members, status)
     registration = events.register(event["id"], member["id"])
     assert registration["status"] == "confirmed"
@@ -211,7 +201,7 @@ def test_a_public_event_accepts_any_registered_member(events, members, status):
 
 @pytest.mark.parametrize("members_only", [True, False])
 def test_an_event_for_some_subsectors_takes_only_their_members(events, members, members_only):
-    event = make_event(events, members_only=members_only, subsectors=["musik", "fotografi"])
+    event = new_event(events, members_only=members_only, subsectors=["musik", "fotografi"])
     cook = make_member(members, subsector="kuliner")
     musician = make_member(members, subsector="musik")
     photographer = make_member(members, subsector="fotografi")
@@ -225,7 +215,7 @@ def test_an_event_for_some_subsectors_takes_only_their_members(events, members, 
 
 
 def test_registering_again_after_cancelling(events, members):
-    event, member = make_event(events), make_member(members)
+    event, member = new_event(events), make_member(members)
     first = events.register(event["id"], member["id"])
     events.cancel_registration(event["id"], member["id"])
     again = events.register(event["id"], member["id"])
@@ -238,7 +228,7 @@ def test_registering_again_after_cancelling(events, members):
 
 def test_a_cancelled_seat_promotes_the_first_waiting_and_positions_stay_contiguous(
         events, members):
-    event = make_event(events, capacity=2)
+    event = new_event(events, capacity=2)
     m1, m2, m3, m4, m5, m6 = people = [make_member(members) for _ in range(6)]
     r1, r2, r3, r4, r5, r6 = register_all(events, event, people)
     before = len(events.outbox.messages)
@@ -272,7 +262,7 @@ def test_a_cancelled_seat_promotes_the_first_waiting_and_positions_stay_contiguo
 
 
 def test_cancelling_a_waitlist_place_promotes_nobody(events, members):
-    event = make_event(events, capacity=1)
+    event = new_event(events, capacity=1)
     seated, first, second = people = [make_member(members) for _ in range(3)]
     register_all(events, event, people)
     before = len(events.outbox.messages)
@@ -283,7 +273,7 @@ def test_cancelling_a_waitlist_place_promotes_nobody(events, members):
 
 
 def test_cancelling_with_nobody_waiting_frees_the_seat(events, members):
-    event = make_event(events, capacity=1)
+    event = new_event(events, capacity=1)
     first, second = make_member(members), make_member(members)
     registration = events.register(event["id"], first["id"])
     before = len(events.outbox.messages)
@@ -295,7 +285,7 @@ def test_cancelling_with_nobody_waiting_frees_the_seat(events, members):
 
 
 def test_cancel_registration_refusals(events, members):
-    event = make_event(events, capacity=2)
+    event = new_event(events, capacity=2)
     cancelled, attended, stranger = (make_member(members) for _ in range(3))
     register_all(events, event, [cancelled, attended])
     events.cancel_registration(event["id"], cancelled["id"])
@@ -328,7 +318,7 @@ def test_cancel_registration_refusals(events, members):
 # -- check_in ------------------------------------------------------------------------------
 
 def test_check_in_records_attendance_once(events, members):
-    event = make_event(events, capacity=1, kind="training", scheme_code="DKV-JUNIOR")
+    event = new_event(events, capacity=1, kind="training", scheme_code="DKV-JUNIOR")
     member = make_member(members)
     registration = events.register(event["id"], member["id"])
     before = len(events.outbox.messages)
@@ -346,7 +336,7 @@ def test_check_in_records_attendance_once(events, members):
 
 
 def test_only_a_confirmed_registration_checks_in(events, members):
-    event = make_event(events, capacity=1)
+    event = new_event(events, capacity=1)
     seated, waiting, gone, stranger = (make_member(members) for _ in range(4))
     register_all(events, event, [seated, waiting, gone])
     events.cancel_registration(event["id"], gone["id"])
@@ -374,7 +364,7 @@ def test_only_a_confirmed_registration_checks_in(events, members):
 # -- cancel_event with registrations ---------------------------------------------------------
 
 def test_cancelling_an_event_tells_everyone_registered_and_closes_registration(events, members):
-    event = make_event(events, capacity=2)
+    event = new_event(events, capacity=2)
     attended, seated, waiting, gone, late = (make_member(members) for _ in range(5))
     register_all(events, event, [attended, seated, waiting, gone])
     events.check_in(event["id"], attended["id"])
@@ -404,8 +394,8 @@ def test_cancelling_an_event_tells_everyone_registered_and_closes_registration(e
 # -- list_registrations ------------------------------------------------------------------------
 
 def test_list_registrations_filters_by_status_and_pages_in_registration_order(events, members):
-    event = make_event(events, capacity=2)
-    other = make_event(events)
+    event = new_event(events, capacity=2)
+    other = new_event(events)
     people = [make_member(members) for _ in range(5)]
     made = register_all(events, event, people)
     events.register(other["id"], people[0]["id"])  # another event's: never listed here
@@ -430,7 +420,7 @@ def test_list_registrations_filters_by_status_and_pages_in_registration_order(ev
 
 
 def test_list_registrations_errors(events):
-    event = make_event(events)
+    event = new_event(events)
     with pytest.raises(NotFound) as raised:
         events.list_registrations(UNKNOWN_ID)
     assert str(raised.value) == f"no event {UNKNOWN_ID}"

@@ -23,8 +23,8 @@ from services.notifications import domain, operations
 from services.notifications.models import Contact, Delivery, Notification, Preference
 from shared.envelope import MalformedMessage
 from shared.rpc import ServiceTimeout
-from tests.support.samples import sample, validate
 from tests.support.factories import member_record
+from tests.support.samples import sample, validate
 from tests.support.usecases import (
     activated,
     changed,

@@ -18,8 +18,8 @@ from sqlalchemy import insert, select, update
 from services.notifications.models import Delivery
 from shared.errors import Conflict, NotFound
 from shared.tables import processed_messages
-from tests.support.samples import sample
 from tests.support.factories import member_record
+from tests.support.samples import sample
 from tests.support.usecases import activated, changed, hear, ids
 
 DELIVERY_FIELDS = {"id", "member_id", "channel", "event_type", "status", "attempts",
