@@ -53,3 +53,12 @@ def paginate(session, query, keys, limit, cursor, to_record=lambda row: row.to_r
         next_cursor = encode_cursor(
             [_dump_key(kind, getattr(last, column.key)) for column, kind in keys])
     return {"items": [to_record(row) for row in page], "next_cursor": next_cursor}
+
+
+def where_equal(query, model, filters, names):
+    """``query`` narrowed to the rows whose column equals each filter of ``names`` the
+    caller gave (a list's plain equality filters: ``status``, ``member_id``...)."""
+    for name in names:
+        if name in filters:
+            query = query.where(getattr(model, name) == filters[name])
+    return query

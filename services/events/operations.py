@@ -20,7 +20,7 @@ from shared.db import flush_or_conflict, get_or_not_found, upsert_if_newer
 from shared.envelope import require_fields, require_time
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.member_view import current_member
-from shared.pagination import paginate
+from shared.pagination import paginate, where_equal
 from shared.schemas import load, parse_uuid
 from shared.timeutil import iso, utcnow, utcnow_precise
 
@@ -58,10 +58,7 @@ def get_event(session, event_id):
 
 def list_events(session, filters):
     filters = load(event_filters_schema, filters, field_name="filters")
-    query = select(Event)
-    for name in ("kind", "status"):
-        if name in filters:
-            query = query.where(getattr(Event, name) == filters[name])
+    query = where_equal(select(Event), Event, filters, ("kind", "status"))
     if "city" in filters:
         query = query.where(func.lower(Event.city) == filters["city"].lower())
     if "subsector" in filters:  # for that subsector, or for every subsector
@@ -240,9 +237,8 @@ def list_registrations(session, event_id, filters):
     event_id = parse_uuid(event_id, "event_id")
     filters = load(registration_filters_schema, filters, field_name="filters")
     _load_event(session, event_id)
-    query = select(Registration).where(Registration.event_id == event_id)
-    if "status" in filters:
-        query = query.where(Registration.status == filters["status"])
+    query = where_equal(select(Registration).where(Registration.event_id == event_id),
+                        Registration, filters, ("status",))
     return paginate(session, query, [(Registration.registered_at, "datetime"),
                                      (Registration.id, "uuid")],
                     filters["limit"], filters["cursor"])

@@ -16,7 +16,7 @@ from services.members.schemas import (
 )
 from shared.db import flush_or_conflict, get_or_not_found, is_unique_violation
 from shared.errors import Conflict, NotFound, ValidationError
-from shared.pagination import paginate
+from shared.pagination import paginate, where_equal
 from shared.schemas import load, parse_uuid
 from shared.timeutil import parse_input_time, utcnow, utcnow_precise
 
@@ -76,10 +76,7 @@ def get_by_number(session, member_number):
 
 def list_members(session, filters):
     filters = load(list_filters_schema, filters, field_name="filters")
-    query = select(Member)
-    for name in ("subsector", "status"):
-        if name in filters:
-            query = query.where(getattr(Member, name) == filters[name])
+    query = where_equal(select(Member), Member, filters, ("subsector", "status"))
     if "city" in filters:
         query = query.where(func.lower(Member.city) == filters["city"].lower())
     if "q" in filters:

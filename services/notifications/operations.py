@@ -14,7 +14,7 @@ from services.notifications.schemas import (
 from shared.db import get_or_not_found, insert_ignoring_duplicates, upsert_if_newer
 from shared.envelope import require_fields, require_time
 from shared.errors import Conflict, NotFound, ValidationError
-from shared.pagination import paginate
+from shared.pagination import paginate, where_equal
 from shared.schemas import load, parse_uuid
 from shared.timeutil import utcnow, utcnow_precise
 
@@ -210,10 +210,8 @@ def set_preferences(session, member_id, data):
 
 def list_deliveries(session, filters):
     filters = load(delivery_filters_schema, filters, field_name="filters")
-    query = select(Delivery)
-    for name in ("member_id", "status", "channel", "event_type"):
-        if name in filters:
-            query = query.where(getattr(Delivery, name) == filters[name])
+    query = where_equal(select(Delivery), Delivery, filters,
+                        ("member_id", "status", "channel", "event_type"))
     return paginate(session, query, [(Delivery.created_at, "datetime"), (Delivery.id, "uuid")],
                     filters["limit"], filters["cursor"])
 

@@ -14,7 +14,7 @@ from services.certification.schemas import (
     application_filters_schema, apply_schema, record_result_schema,
 )
 from shared.db import flush_or_conflict, get_or_not_found
-from shared.pagination import paginate
+from shared.pagination import paginate, where_equal
 from shared.schemas import load, parse_uuid
 from shared.timeutil import iso, utcnow, utcnow_precise
 
@@ -77,10 +77,8 @@ def get_application(session, application_id):
 
 def list_applications(session, filters):
     filters = load(application_filters_schema, filters, field_name="filters")
-    query = select(Application)
-    for name in ("member_id", "session_id", "status"):
-        if name in filters:
-            query = query.where(getattr(Application, name) == filters[name])
+    query = where_equal(select(Application), Application, filters,
+                        ("member_id", "session_id", "status"))
     return paginate(session, query, [(Application.created_at, "datetime"),
                                      (Application.id, "uuid")],
                     filters["limit"], filters["cursor"])

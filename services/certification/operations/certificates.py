@@ -9,7 +9,7 @@ from services.certification.models import Certificate, SigningKey
 from services.certification.schemas import certificate_filters_schema, reason_schema
 from shared.db import get_or_not_found
 from shared.errors import ValidationError
-from shared.pagination import paginate
+from shared.pagination import paginate, where_equal
 from shared.schemas import load
 from shared.timeutil import iso, parse_input_time, utcnow, utcnow_precise
 
@@ -77,10 +77,8 @@ def get_certificate(session, number):
 
 def list_certificates(session, filters):
     filters = load(certificate_filters_schema, filters, field_name="filters")
-    query = select(Certificate)
-    for name in ("member_id", "scheme_code", "status"):
-        if name in filters:
-            query = query.where(getattr(Certificate, name) == filters[name])
+    query = where_equal(select(Certificate), Certificate, filters,
+                        ("member_id", "scheme_code", "status"))
     return paginate(session, query, [(Certificate.created_seq, "datetime"),
                                      (Certificate.number, "str")],
                     filters["limit"], filters["cursor"])

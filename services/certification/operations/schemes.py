@@ -5,7 +5,7 @@ from services.certification.models import Scheme
 from services.certification.schemas import create_scheme_schema, scheme_filters_schema
 from shared.db import flush_or_conflict, get_or_not_found
 from shared.errors import Conflict, ValidationError
-from shared.pagination import paginate
+from shared.pagination import paginate, where_equal
 from shared.schemas import SCHEME_CODE, load
 from shared.timeutil import utcnow_precise
 
@@ -33,9 +33,7 @@ def get_scheme(session, code):
 
 def list_schemes(session, filters):
     filters = load(scheme_filters_schema, filters, field_name="filters")
-    query = select(Scheme)
-    if "subsector" in filters:
-        query = query.where(Scheme.subsector == filters["subsector"])
+    query = where_equal(select(Scheme), Scheme, filters, ("subsector",))
     return paginate(session, query, [(Scheme.code, "str")], filters["limit"], filters["cursor"])
 
 

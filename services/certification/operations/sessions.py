@@ -12,7 +12,7 @@ from services.certification.operations.schemes import known_scheme
 from services.certification.schemas import schedule_session_schema, session_filters_schema
 from shared.db import get_or_not_found
 from shared.errors import ValidationError
-from shared.pagination import paginate
+from shared.pagination import paginate, where_equal
 from shared.schemas import load, parse_uuid
 from shared.timeutil import parse_input_time, utcnow, utcnow_precise
 
@@ -49,9 +49,8 @@ def get_assessment_session(session, session_id):
 
 def list_assessment_sessions(session, filters):
     filters = load(session_filters_schema, filters, field_name="filters")
-    query = select(AssessmentSession)
-    if "scheme_code" in filters:
-        query = query.where(AssessmentSession.scheme_code == filters["scheme_code"])
+    query = where_equal(select(AssessmentSession), AssessmentSession, filters,
+                        ("scheme_code",))
     return paginate(session, query, [(AssessmentSession.starts_at, "datetime"),
                                      (AssessmentSession.id, "uuid")],
                     filters["limit"], filters["cursor"])
