@@ -1,15 +1,13 @@
 """The services started as operators start them (``nameko run`` processes), each
 with its own database, and outside subscribers recording every message they send.
 Shared by every test folder; started once per test run, on first use."""
-from contextlib import contextmanager
-
 import pytest
 import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.support.broker import CERTIFICATE_EVENTS, EVENT_MESSAGES, MEMBER_EVENTS, listening
 from tests.support.outside import FakeSmsGateway, SmtpServer
-from tests.support.services import free_port, running_services
+from tests.support.services import free_port, running_service
 
 
 @pytest.fixture(scope="session")
@@ -19,18 +17,10 @@ def member_messages(base_config):
         yield message_log
 
 
-@contextmanager
-def session_service(base_config, tmp_path_factory, name, db_url, **settings):
-    """One of the session's services (``running_services`` for one), its log in the
-    session's temp folder."""
-    with running_services([name], base_config, tmp_path_factory.getbasetemp(),
-                          lambda _: db_url, settings=settings) as processes:
-        yield processes[name]
-
-
 @pytest.fixture(scope="session")
 def members_service(base_config, make_database, member_messages, tmp_path_factory):
-    with session_service(base_config, tmp_path_factory, "members", make_database("members"),
+    with running_service("members", base_config, make_database("members"),
+                         tmp_path_factory.getbasetemp(),
                          MEMBERSHIP_EXPIRY_CHECK_SECONDS=1) as process:  # the daily timer
         yield process
 
@@ -46,8 +36,9 @@ def certificate_messages(base_config):
 @pytest.fixture(scope="session")
 def certification_service(base_config, make_database, members_service, certificate_messages,
                           tmp_path_factory):
-    with session_service(
-            base_config, tmp_path_factory, "certification", make_database("certification"),
+    with running_service(
+            "certification", base_config, make_database("certification"),
+            tmp_path_factory.getbasetemp(),
             PUBLIC_BASE_URL="https://sertifikat.ekraf-kaltim.test",
             CERTIFICATE_EXPIRY_CHECK_SECONDS=1,  # the daily timer, every second here
             HTTP_RATE_LIMIT_PER_MINUTE=60,
@@ -66,8 +57,8 @@ def event_messages(base_config):
 @pytest.fixture(scope="session")
 def events_service(base_config, make_database, members_service, event_messages,
                    tmp_path_factory):
-    with session_service(base_config, tmp_path_factory, "events",
-                         make_database("events")) as process:
+    with running_service("events", base_config, make_database("events"),
+                         tmp_path_factory.getbasetemp()) as process:
         yield process
 
 
@@ -116,8 +107,9 @@ def sms_gateway():
 @pytest.fixture(scope="session")
 def notifications_service(base_config, make_database, members_service, smtp_server, sms_gateway,
                           tmp_path_factory):
-    with session_service(
-            base_config, tmp_path_factory, "notifications", make_database("notifications"),
+    with running_service(
+            "notifications", base_config, make_database("notifications"),
+            tmp_path_factory.getbasetemp(),
             SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_server.port,
             SMTP_FROM="EKRAF Kaltim <noreply@ekraf-kaltim.test>",
             SMS_WEBHOOK_URL=sms_gateway.url,

@@ -11,6 +11,7 @@ import pytest
 
 from services.members.service import MembersService
 from shared.errors import NotFound, ValidationError
+from tests.support.bad_values import HUGE, MALFORMED_IDS, UNKNOWN_ID
 from tests.support.factories import member_data
 from tests.support.usecases import InWorker
 
@@ -29,19 +30,10 @@ class Ref:
 
 PENDING, ACTIVE = Ref("pending"), Ref("active")
 
-HUGE = "é" * 100_000  # 100,000 characters, 200 kB as UTF-8
-UNKNOWN_ID = "6f1c1d4e-8b7a-4c2e-9a3b-000000000000"
 NOT_A_DICT = {"str": "a string", "int": 42, "float": 4.2, "bool": True, "list": ["x"],
               "huge-str": HUGE}
 WRONG_TYPES = {"int": 42, "float": 4.2, "bool": True, "false": False, "list": ["x"],
                "dict": {"x": "y"}, "none": None}
-MALFORMED_IDS = {
-    "word": "nope", "empty": "", "spaces": "   ", "int": 42, "float": 4.2, "none": None,
-    "bool": True, "list": [UNKNOWN_ID], "dict": {"id": UNKNOWN_ID}, "huge": "1" * 100_000,
-    "huge-unicode": HUGE, "bad-hex": "00000000-0000-0000-0000-00000000000g",
-    "too-long": UNKNOWN_ID + "0", "truncated": UNKNOWN_ID[:-1], "sql": "' OR '1'='1",
-    "nul": UNKNOWN_ID[:-1] + "\x00",
-}
 BAD_MEMBER_NUMBERS = {
     "digits": "12345", "empty": "", "int": 42, "none": None, "bool": True,
     "list": ["EKRAF-2026-000001"], "huge": HUGE, "five-digits": "EKRAF-2026-00001",

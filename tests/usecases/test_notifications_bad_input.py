@@ -16,6 +16,7 @@ from sqlalchemy import update
 from services.notifications.models import Delivery
 from shared.errors import ValidationError
 from shared.schemas import encode_cursor
+from tests.support.bad_values import HUGE, MALFORMED_IDS, UNKNOWN_ID
 from tests.support.factories import member_record
 from tests.support.usecases import activated, hear, notifications_rows
 
@@ -32,16 +33,7 @@ class Ref:
 
 MEMBER, NOTIFICATION, FAILED = Ref("member"), Ref("notification"), Ref("failed delivery")
 
-HUGE = "é" * 100_000
-UNKNOWN_ID = "6f1c1d4e-8b7a-4c2e-9a3b-000000000000"
 NOT_A_DICT = {"str": "all", "int": 42, "bool": True, "list": [{"limit": 5}], "huge": HUGE}
-MALFORMED_IDS = {
-    "word": "nope", "empty": "", "spaces": "   ", "int": 42, "float": 4.2, "none": None,
-    "bool": True, "list": [UNKNOWN_ID], "dict": {"id": UNKNOWN_ID}, "huge": "1" * 100_000,
-    "huge-unicode": HUGE, "bad-hex": "00000000-0000-0000-0000-00000000000g",
-    "too-long": UNKNOWN_ID + "0", "truncated": UNKNOWN_ID[:-1], "sql": "' OR '1'='1",
-    "nul": UNKNOWN_ID[:-1] + "\x00",
-}
 NOT_BOOLEANS = {"str": "yes", "str-true": "true", "one": 1, "zero": 0, "none": None,
                 "list": [True], "dict": {"on": True}}
 BAD_LIMITS = {"zero": 0, "negative": -1, "above-200": 201, "str": "10", "bool": True,
