@@ -63,11 +63,24 @@ def demo_subscriber():
     return type("DemoSubscriber", (), {"name": "demo_subscriber", **handlers})
 
 
-def wait_for_services(config, seconds):
+def client_context(config):
+    """The context data the demo calls with: the client ``ekraf`` calls as
+    (``EKRAF_CLIENT_FILE``, else the admin client ``ekraf up`` keeps under ``var/``)."""
+    import click
+
+    from ekraf.clients import calling_as
+
+    try:
+        return calling_as(config)
+    except click.ClickException as error:
+        raise SystemExit(error.format_message()) from None
+
+
+def wait_for_services(config, seconds, context_data):
     deadline = eventlet.hubs.get_hub().clock() + seconds
     while True:
         try:
-            with ClusterRpcProxy(config, timeout=3) as rpc:
+            with ClusterRpcProxy(config, timeout=3, context_data=context_data) as rpc:
                 rpc.members.list_subsectors()
                 rpc.certification.list_schemes({"limit": 1})
                 rpc.notifications.delivery_counts()
@@ -84,14 +97,15 @@ def main():
     parser.add_argument("--wait", type=float, default=0, help="wait this long for the services")
     args = parser.parse_args()
     config = load_config()
+    context_data = client_context(config)
     if args.wait:
-        wait_for_services(config, args.wait)
+        wait_for_services(config, args.wait, context_data)
 
     subscriber = ServiceContainer(demo_subscriber(), config)
     subscriber.start()
     tag = uuid.uuid4().hex[:6]  # lets the demo run again and again on the same database
     try:
-        with ClusterRpcProxy(config, timeout=30) as rpc:
+        with ClusterRpcProxy(config, timeout=30, context_data=context_data) as rpc:
             names = {s["code"]: s["name_en"] for s in rpc.members.list_subsectors()}
             print(f"{len(names)} creative-economy subsectors")
             registered = []

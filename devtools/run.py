@@ -39,9 +39,34 @@ def check_broker(amqp_uri):
         return False
 
 
+# Each service's database, and the client registry every one of them reads.
+DATABASES = SERVICES + ["registry"]
+
+
+def local_database_url(name, env):
+    """Where ``ekraf up`` put ``name``'s database when its ``<NAME>_DB_URL`` is unset:
+    ``ekraf_<name>`` on PG_ADMIN_URL's server if that exists, else None (SQLite)."""
+    admin_url = env.get("PG_ADMIN_URL", DEFAULT_PG_ADMIN_URL)
+    try:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(admin_url, connect_args={"connect_timeout": 3})
+        try:
+            with engine.connect() as connection:
+                exists = connection.execute(
+                    sa.text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                    {"name": f"ekraf_{name}"}).scalar()
+        finally:
+            engine.dispose()
+    except Exception:
+        return None
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/ekraf_{name}")) if exists else None
+
+
 def prepare_databases(env):
-    """Give each service without a configured database one on local PostgreSQL."""
-    missing = [name for name in SERVICES if not env.get(f"{name.upper()}_DB_URL")]
+    """Give each service (and the client registry) without a configured database one
+    on local PostgreSQL."""
+    missing = [name for name in DATABASES if not env.get(f"{name.upper()}_DB_URL")]
     if not missing:
         return
     admin_url = env.get("PG_ADMIN_URL", DEFAULT_PG_ADMIN_URL)

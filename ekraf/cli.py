@@ -8,6 +8,11 @@
     ekraf dlq replay notifications --all | --event-id <uuid>
     ekraf deliveries retry <delivery id> | --failed [--channel email] [--since 24h] ...
     ekraf verify CRT-2026-...           a certificate's credential, checked offline
+    ekraf clients add NAME --role ROLE  who may call (also list, rotate, revoke)
+    ekraf audit --since 24h             who changed what, and who was refused
+
+ekraf calls as the client in the file EKRAF_CLIENT_FILE names, else as the admin
+client ``ekraf up`` keeps in VAR_DIR/ekraf-admin.json (ekraf/clients.py).
 
 Settings come from config.yml and the environment (AMQP_URI, <SERVICE>_DB_URL,
 PUBLIC_BASE_URL, ...), as for the services themselves.
@@ -101,6 +106,8 @@ def cli(ctx, config_path):
 
 
 def main():
+    import ekraf.clients  # noqa: F401  (its commands: clients, audit)
+
     # py-amqp warns of every reply that crosses a closing channel (a timed-out call).
     logging.getLogger("amqp").setLevel(logging.ERROR)
     cli(prog_name="ekraf")
@@ -128,6 +135,15 @@ def up(ctx, demo, once, wait):
     for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or `kill`, or a supervisor
         signal.signal(signum, lambda number, frame: stop_requested.append(number))
     run.prepare_databases(env)
+    from ekraf.clients import calling_as, ensure_admin_client
+
+    admin_file, made = ensure_admin_client(config, uri)
+    if made:
+        console.print(f"made the admin client; ekraf and the demo call as it ({admin_file}, "
+                      "owner-only)")
+    env.setdefault("EKRAF_CLIENT_FILE", str(admin_file))
+    os.environ.setdefault("EKRAF_CLIENT_FILE", str(admin_file))
+    context_data = calling_as(config)
     processes = [run.start_mail_catcher(env)] if "SMTP_HOST" not in os.environ else []
     try:
         for name in SERVICES:
@@ -135,7 +151,7 @@ def up(ctx, demo, once, wait):
             if "METRICS_ADDRESS" not in os.environ:
                 service_env["METRICS_ADDRESS"] = f"127.0.0.1:{LOCAL_METRICS_PORTS[name]}"
             processes.append(run.start_service(name, service_env))
-        wait_until_answering(config, processes, wait, stop_requested)
+        wait_until_answering(config, processes, wait, stop_requested, context_data)
         if stop_requested:
             return
         if "METRICS_ADDRESS" in os.environ:
@@ -163,7 +179,7 @@ def up(ctx, demo, once, wait):
         console.print("stopped")
 
 
-def wait_until_answering(config, processes, seconds, stop_requested):
+def wait_until_answering(config, processes, seconds, stop_requested, context_data):
     """A progress bar while the services migrate and start; each must answer health."""
     deadline = time.monotonic() + seconds
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
@@ -180,7 +196,7 @@ def wait_until_answering(config, processes, seconds, stop_requested):
                 raise click.ClickException(f"{', '.join(waiting)} did not answer within "
                                            f"{seconds:.0f}s")
             for name in list(waiting):
-                if health(config, name, timeout=2) is not None:
+                if health(config, name, timeout=2, context_data=context_data) is not None:
                     waiting.remove(name)
                     progress.advance(task)
             time.sleep(0.3)
@@ -203,15 +219,20 @@ def parse_argument(text):
         return text  # a bare word: an id, a number like EKRAF-2026-000001
 
 
-def rpc_call(config, service, method, *args, timeout):
-    """One RPC call's answer. A service that is not running or does not answer in time
-    is a ClickException; an error the service answers with (NotFound, Conflict,
-    ValidationError...) is printed with its fields and exits 1."""
+def rpc_call(config, service, method, *args, timeout, context_data=None):
+    """One RPC call's answer, made as ekraf's client (``ekraf.clients.calling_as``).
+    A service that is not running or does not answer in time is a ClickException; an
+    error the service answers with (NotFound, Conflict, ValidationError, Forbidden...)
+    is printed with its fields and exits 1."""
     from nameko.exceptions import RpcTimeout, UnknownService
     from nameko.standalone.rpc import ClusterRpcProxy
 
+    from ekraf.clients import calling_as
+
+    if context_data is None:
+        context_data = calling_as(config)
     try:
-        with ClusterRpcProxy(config, timeout=timeout) as rpc:
+        with ClusterRpcProxy(config, timeout=timeout, context_data=context_data) as rpc:
             return getattr(getattr(rpc, service), method)(*args)
     except UnknownService:
         raise click.ClickException(f"no service called {service!r} is running "
@@ -258,12 +279,12 @@ def call(ctx, target, arguments, timeout):
 
 # -- status -------------------------------------------------------------------------
 
-def health(config, service, timeout=3.0):
+def health(config, service, timeout=3.0, context_data=None):
     """The service's health report, or None when it does not answer in time."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
     try:
-        with ClusterRpcProxy(config, timeout=timeout) as rpc:
+        with ClusterRpcProxy(config, timeout=timeout, context_data=context_data) as rpc:
             return getattr(rpc, service).health()
     except Exception:
         return None
@@ -305,10 +326,14 @@ def status(ctx, timeout):
     Exit 0 when everything is healthy, 1 when something is not, 2 without a broker."""
     from shared.dead_letters import parked_count
 
+    from ekraf.clients import calling_as
+
     config, uri = load(ctx)
     check_broker(uri)
+    context_data = calling_as(config)
     pool = eventlet.GreenPool()
-    reports = dict(zip(SERVICES, pool.imap(lambda name: health(config, name, timeout), SERVICES)))
+    reports = dict(zip(SERVICES, pool.imap(
+        lambda name: health(config, name, timeout, context_data), SERVICES)))
     table = Table(title=f"EKRAF platform at {where(uri)}")
     for column in ("service", "answers", "database", "outbox backlog", "dead letters"):
         table.add_column(column, justify="right" if column in ("outbox backlog",

@@ -18,7 +18,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from shared import schemas as shared_schemas
-from shared.envelope import ENVELOPE_KEYS, SCHEMA_VERSION
+from shared.envelope import ENVELOPE_KEYS, OPTIONAL_ENVELOPE_KEYS, SCHEMA_VERSION
 from shared.outbox import events_exchange
 
 ASYNCAPI_VERSION = "3.0.0"
@@ -39,6 +39,20 @@ _STRING_FORMATS = (
 )
 
 
+class ActorSchema(shared_schemas.StrictSchema):
+    """Who made the change (see docs/contract.md, "Who may call what")."""
+
+    client = fields.String(required=True, metadata={
+        "description": "The calling client's name (`ekraf clients`), or the service's own "
+                       "name for a change it made by itself (a timer, a handler)."})
+    user_id = fields.String(required=True, allow_none=True, metadata={
+        "description": "The person a staff tool acted for (its context data `user_id`), "
+                       "else null."})
+    on_behalf_of = fields.String(metadata={
+        "description": "When a service made the change while serving another's call: "
+                       "the client it served."})
+
+
 class EnvelopeSchema(shared_schemas.StrictSchema):
     """What every message is: the same envelope from every service, around its ``data``."""
 
@@ -56,6 +70,9 @@ class EnvelopeSchema(shared_schemas.StrictSchema):
             "description": "Raised only for a change that is not backwards compatible."})
     data = fields.Dict(required=True, metadata={
         "description": "The message's own content: see each message."})
+    actor = fields.Nested(ActorSchema, metadata={
+        "description": "Who made the change. Added within schema_version 1: messages "
+                       "published before it lack it, so do not require it."})
 
 
 # -- marshmallow -> JSON Schema ---------------------------------------------------------
@@ -162,7 +179,7 @@ def build_document(catalog=None):
     """The AsyncAPI 3.0.0 document of every message (a plain dict, in a stable order)."""
     catalog = published_messages() if catalog is None else catalog
     envelope = json_schema(EnvelopeSchema)
-    if set(envelope["properties"]) != ENVELOPE_KEYS:
+    if set(envelope["properties"]) != ENVELOPE_KEYS | OPTIONAL_ENVELOPE_KEYS:
         raise AssertionError("EnvelopeSchema and shared.envelope disagree on the envelope's keys")
     schemas = {"Envelope": envelope}
     channels, operations, messages = {}, {}, {}

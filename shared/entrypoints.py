@@ -6,7 +6,11 @@ It differs from nameko's ``rpc`` in three ways a caller relies on:
 - a call with the wrong arguments is a ``ValidationError`` naming the argument,
   not nameko's ``IncorrectSignature``; an unknown method is ``NotFound``;
 - only the contract's errors reach the caller; anything else is logged with a
-  reference and sent as ``InternalError`` carrying only that reference.
+  reference and sent as ``InternalError`` carrying only that reference;
+- who may call is checked before a worker starts (``shared.access``: the caller's
+  token against the client registry, its roles against the method's rule), and every
+  change and every refusal is written to the service's audit trail (``shared.audit``),
+  a change's entry in the change's own transaction.
 
 ``timer`` is nameko's timer with its interval taken from config.
 """
@@ -27,9 +31,13 @@ from nameko.constants import (
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 from nameko.timer import Timer
 
+from nameko.exceptions import ContainerBeingKilled
+
+from shared import access, audit
 from shared.consumers import SafeQueueConsumer
-from shared.db import finish_unit_of_work
-from shared.errors import CONTRACT_ERRORS, InternalError, NotFound, ValidationError
+from shared.db import find_database, finish_unit_of_work
+from shared.errors import CONTRACT_ERRORS, Forbidden, InternalError, NotFound, ValidationError
+from shared.registry import Registry
 from shared.rpc import ServiceTimeout
 from shared.settings import settings_of
 
@@ -140,13 +148,29 @@ def request_size(raw):
 
 class ContractRpc(Rpc):
     rpc_consumer = ContractRpcConsumer()
+    registry = Registry()
 
-    def __init__(self, expected_exceptions=CONTRACT_ERRORS, read_only=False, **kwargs):
+    def __init__(self, expected_exceptions=CONTRACT_ERRORS, read_only=False, rule=None,
+                 **kwargs):
         # "Expected": a contract error is an answer, not a fault of the service.
         super().__init__(expected_exceptions=expected_exceptions, **kwargs)
         # ``@rpc(read_only=True)``: a query. Its session reads without a transaction
         # (no BEGIN and COMMIT round trips) and refuses to write (shared.db).
         self.read_only = read_only
+        # ``@rpc(rule=access.reads(...))``: who may call, for a method outside
+        # shared.access.METHOD_RULES (a test's own service); else the table's.
+        self.explicit_rule = rule
+        self.rule = None
+
+    def setup(self):
+        service = self.container.service_name
+        self.rule = self.explicit_rule or access.rule_for(service, self.method_name)
+        if self.rule is None:
+            raise RuntimeError(
+                f"{service}.{self.method_name} has no access rule: add it to "
+                "shared.access.METHOD_RULES (and to docs/contract.md's table)")
+        self.method_key = f"{service}.{self.method_name}"
+        super().setup()
 
     def handle_message(self, body, message):
         if request_size(message.body) > MAX_REQUEST_BYTES:
@@ -155,17 +179,73 @@ class ContractRpc(Rpc):
                 and isinstance(body.get("kwargs"), dict)):
             raise ValidationError.field(
                 "_request", 'Must be an object {"args": [...], "kwargs": {...}}.')
+        context_data = self.unpack_message_headers(message)
+        caller = None
         try:
-            super().handle_message(body, message)
-        except IncorrectSignature:
-            method = getattr(self.container.service_cls, self.method_name)
-            raise signature_error(method, body.get("args", ()), body.get("kwargs", {})) from None
+            if access.PUBLIC not in self.rule.roles:
+                caller = self.registry.directory.resolve(context_data)
+            arguments = self.bind_arguments(body["args"], body["kwargs"])
+            arguments = access.authorize(self.rule, caller, self.method_key, arguments)
+        except (Forbidden, NotFound) as refusal:
+            self.record_refusal(caller, context_data, refusal)
+            raise
+        handle_result = functools.partial(self.handle_result, message, caller, arguments)
+        try:
+            worker_ctx = self.container.spawn_worker(
+                self, [], arguments, context_data=context_data, handle_result=handle_result)
+        except ContainerBeingKilled:
+            self.rpc_consumer.requeue_message(message)
+            return
+        # The worker's green thread has not run yet (it starts when this one yields):
+        # what it does is done as this caller (messages' actor, nested calls).
+        worker_ctx.ekraf_caller = caller
 
-    def handle_result(self, message, worker_ctx, result, exc_info):
+    def bind_arguments(self, args, kwargs):
+        """The call's arguments by parameter name, or a ValidationError naming the one
+        that is missing or unexpected (nameko's answer would be IncorrectSignature)."""
+        method = getattr(self.container.service_cls, self.method_name)
+        try:
+            bound = inspect.signature(method).bind(None, *args, **kwargs)
+        except TypeError:
+            raise signature_error(method, args, kwargs) from None
+        arguments = dict(bound.arguments)
+        arguments.pop(next(iter(inspect.signature(method).parameters)), None)  # self
+        return arguments
+
+    def record_refusal(self, caller, context_data, refusal):
+        """Log and audit a call refused before any worker ran (nothing was changed)."""
+        who = caller.client if caller is not None else "(no valid identity)"
+        log.warning("refused %s for %s: %s", self.method_key, who, refusal)
+        parents = context_data.get("call_id_stack") if isinstance(context_data, dict) else None
+        stack = (list(parents) if isinstance(parents, list) else [])[-9:] + [
+            f"{self.method_key}.refused"]
+        entry = audit.make_entry(caller, self.method_key, [], type(refusal).__name__,
+                                 [str(call_id)[:200] for call_id in stack], detail=str(refusal))
+        self.container.spawn_managed_thread(
+            functools.partial(self.write_alone, entry), identifier="audit")
+
+    def write_alone(self, entry):
+        try:
+            audit.write_alone(find_database(self.container).engine, entry)
+        except Exception as error:  # never let the trail's failure kill the service
+            log.error("could not write an audit entry for %s (%s: %s)", entry["method"],
+                      type(error).__name__, str(error).splitlines()[0][:200] if str(error) else "")
+
+    def handle_result(self, message, caller, arguments, worker_ctx, result, exc_info):
+        refused = False
+        if exc_info is None:
+            try:
+                result = access.check_result(self.rule, caller, result, arguments)
+            except NotFound:  # another member's record: the bound client is refused
+                exc_info, refused = sys.exc_info(), True
+        if exc_info is None and self.rule.changes:
+            exc_info = self.audit_in_transaction(worker_ctx, caller, arguments, result)
         exc_info = finish_unit_of_work(worker_ctx, exc_info)
-        exc_info = as_contract_error(exc_info, f"{self.container.service_name}.{self.method_name}")
+        exc_info = as_contract_error(exc_info, self.method_key)
         if exc_info is not None:
             result = None
+            if self.rule.changes or refused or isinstance(exc_info[1], Forbidden):
+                self.audit_failure(worker_ctx, caller, arguments, exc_info)
         try:
             return super().handle_result(message, worker_ctx, result, exc_info)
         except Exception as error:
@@ -176,6 +256,24 @@ class ContractRpc(Rpc):
             log.warning("could not reply to %s.%s (%s); the request will be redelivered",
                         self.container.service_name, self.method_name, type(error).__name__)
             return result, exc_info
+
+    def audit_in_transaction(self, worker_ctx, caller, arguments, result):
+        """The change's entry, in its transaction: both commit, or neither."""
+        try:
+            session = find_database(self.container).sessions[worker_ctx]
+            audit.write(session, audit.make_entry(
+                caller, self.method_key, audit.touched_records(arguments, result, worker_ctx),
+                "ok", worker_ctx.call_id_stack))
+        except Exception:
+            return sys.exc_info()
+        return None
+
+    def audit_failure(self, worker_ctx, caller, arguments, exc_info):
+        error = exc_info[1]
+        detail = str(error) if isinstance(error, (Forbidden, NotFound)) else None
+        self.write_alone(audit.make_entry(
+            caller, self.method_key, audit.touched_records(arguments, None, None),
+            type(error).__name__, worker_ctx.call_id_stack, detail=detail))
 
 
 rpc = ContractRpc.decorator

@@ -1,7 +1,14 @@
 """The message envelope every service publishes and every handler receives.
 
     {"event_id": "uuid", "event_type": "certificate_issued", "occurred_at": "ISO 8601",
-     "producer": "certification", "schema_version": 1, "data": {...}}
+     "producer": "certification", "schema_version": 1, "data": {...},
+     "actor": {"client": "lsp-office", "user_id": "siti"}}
+
+``actor`` (added within ``schema_version`` 1, so a reader must not require it: messages
+published before it lack it) names who made the change: the client that called, the
+person it acted for (``user_id``, or null), and for a change a service made while
+serving a client's call, ``on_behalf_of``. A service's own change (a timer, a
+handler) names the service as the client.
 """
 import uuid
 from datetime import datetime
@@ -11,6 +18,7 @@ from shared.timeutil import iso, parse_iso_datetime, utcnow
 
 SCHEMA_VERSION = 1
 ENVELOPE_KEYS = {"event_id", "event_type", "occurred_at", "producer", "schema_version", "data"}
+OPTIONAL_ENVELOPE_KEYS = {"actor"}
 
 
 class MalformedMessage(Exception):
@@ -34,8 +42,8 @@ def require_time(data, name):
         raise MalformedMessage(f"{name} is not an ISO 8601 time") from None
 
 
-def make_envelope(producer, event_type, data, occurred_at=None):
-    return {
+def make_envelope(producer, event_type, data, occurred_at=None, actor=None):
+    envelope = {
         "event_id": str(uuid.uuid4()),
         "event_type": event_type,
         "occurred_at": iso(occurred_at or utcnow()),
@@ -43,6 +51,9 @@ def make_envelope(producer, event_type, data, occurred_at=None):
         "schema_version": SCHEMA_VERSION,
         "data": data,
     }
+    if actor is not None:
+        envelope["actor"] = actor
+    return envelope
 
 
 def parse_envelope(body, expected_type=None):

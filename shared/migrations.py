@@ -6,6 +6,7 @@ under an advisory lock keyed by the service name, so two instances starting at
 once migrate one after the other; the second finds nothing left to do.
 """
 import logging
+import threading
 import zlib
 
 from alembic import command
@@ -25,7 +26,18 @@ def advisory_lock_key(name):
     return zlib.crc32(name.encode()) & 0x7FFFFFFF
 
 
+# Alembic's ``op`` and ``context`` are module-wide proxies: two upgrades at once in one
+# process (a service's schema and the client registry's, set up side by side by nameko
+# in green threads) would send one's statements down the other's connection.
+_one_upgrade_at_a_time = threading.Lock()
+
+
 def upgrade_to_head(engine, service_name, migrations_dir):
+    with _one_upgrade_at_a_time:
+        _upgrade_to_head(engine, service_name, migrations_dir)
+
+
+def _upgrade_to_head(engine, service_name, migrations_dir):
     alembic_config = Config()
     alembic_config.set_main_option("script_location", str(migrations_dir))
     alembic_config.attributes["version_table"] = version_table(service_name)

@@ -28,6 +28,7 @@ from kombu import Connection
 from nameko.extensions import DependencyProvider
 from sqlalchemy import delete, func, insert, select, update
 
+from shared.audit import caller_of, note_touched
 from shared.db import find_database, is_postgres
 from shared.envelope import make_envelope
 from shared.migrations import advisory_lock_key
@@ -42,9 +43,9 @@ def events_exchange(service_name):
     return f"{service_name}.events"
 
 
-def add_message(session, producer, event_type, data):
+def add_message(session, producer, event_type, data, actor=None):
     """Store one message in the session's transaction; return its envelope."""
-    envelope = make_envelope(producer, event_type, data)
+    envelope = make_envelope(producer, event_type, data, actor=actor)
     session.execute(insert(outbox_messages), {  # values as parameters: cached statement
         "event_id": envelope["event_id"],
         "event_type": event_type,
@@ -292,7 +293,9 @@ class OutboxWriter:
 
     def add(self, event_type, data):
         session = self._provider.database.sessions[self._worker_ctx]
-        envelope = add_message(session, self._provider.container.service_name, event_type, data)
+        envelope = add_message(session, self._provider.container.service_name, event_type,
+                               data, actor=caller_of(self._worker_ctx).as_actor())
+        note_touched(self._worker_ctx, data)
         self._provider.dirty_workers.add(self._worker_ctx)
         # Joins this worker's call chain to the workers that will handle the message.
         log.info("message %s recorded", event_type,

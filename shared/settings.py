@@ -219,6 +219,17 @@ class Settings:
     NOTIFICATIONS_DB_URL: str = setting(
         None, text, "the notifications database", used_by=NOTIFICATIONS,
         compose="fixed, database `notifications`", shown="empty: SQLite", secret=True)
+    REGISTRY_DB_URL: str = setting(
+        None, text,
+        "the client registry (who may call the platform: `ekraf clients`); every service "
+        "reads it, `ekraf clients` writes it", used_by="all four; `ekraf`",
+        compose="fixed: `postgresql://registry:…@postgres:5432/registry`",
+        shown="empty: SQLite `var/registry.db`", secret=True)
+    CLIENTS_REFRESH_SECONDS: float = setting(
+        2.0, positive_number,
+        "how often a service re-reads the client registry: a revoked client or a rotated "
+        "secret is refused within this (plus a call's time); a registry unreadable for 8 s "
+        "makes the service refuse every call until it is back", used_by=ALL, compose=DEFAULT)
     VAR_DIR: str = setting(
         "var", text, "local state: SQLite files, the generated signing key",
         used_by="all (certification for the key)",
