@@ -235,7 +235,7 @@ METHOD_RULES = {
         not_found="no certificate {value}"),
     "certification.list_certificates": reads(
         LSP_ADMIN, MEMBER, own_member=("filter", "filters")),
-    "certification.verify": Rule(roles=frozenset({PUBLIC})),
+    "certification.verify": Rule(roles=frozenset({"public"})),
     "certification.suspend_certificate": change(LSP_ADMIN),
     "certification.reinstate_certificate": change(LSP_ADMIN),
     "certification.revoke": change(LSP_ADMIN),
@@ -260,6 +260,10 @@ METHOD_RULES = {
     "notifications.retry_failed": change(OPERATOR),
     "notifications.delivery_counts": reads(OPERATOR),
 }
+
+
+# For a method anyone may call: certification.verify; a benchmark's or a test's own service.
+OPEN_TO_ANYONE = Rule(roles=frozenset({PUBLIC}))
 
 
 def rule_for(service_name, method_name):

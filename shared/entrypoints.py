@@ -22,7 +22,7 @@ import sys
 import uuid
 
 import sqlalchemy.exc
-from nameko.exceptions import IncorrectSignature, MethodNotFound
+from nameko.exceptions import MethodNotFound
 from nameko.amqp.publish import Publisher
 from nameko.constants import (
     AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, DEFAULT_SERIALIZER, LOGIN_METHOD_CONFIG_KEY,

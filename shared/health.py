@@ -9,7 +9,9 @@ Every service answers the ``health`` RPC (see ``shared.observability``)::
      "dead_letters": 0}          # messages parked in <service>.dead-letter
 
 ``python -m shared.health SERVICE`` asks it over RabbitMQ and exits 0 only when the
-service answers ``ok`` within the timeout: docker-compose's healthcheck.
+service answers ``ok`` within the timeout: docker-compose's healthcheck. It runs
+with the service's own environment, so it calls under a short-lived identity of its
+own in the client registry (role ``operator``), dropped as soon as it has its answer.
 """
 import logging
 
@@ -94,18 +96,32 @@ def main(argv=None):
 
     from nameko.standalone.rpc import ClusterRpcProxy
 
+    from shared import registry
+    from shared.access import OPERATOR
     from shared.config import load_config
+    from shared.settings import Settings
 
     parser = argparse.ArgumentParser(prog="python -m shared.health")
     parser.add_argument("service")
     parser.add_argument("--timeout", type=float, default=5.0)
     args = parser.parse_args(argv)
+    config = load_config()
+    engine = client_id = None
     try:
-        with ClusterRpcProxy(load_config(), timeout=args.timeout) as rpc:
+        engine = registry.open_registry(Settings.from_config(config))
+        client_id, token = registry.start_service_identity(
+            engine, "healthcheck", roles=(OPERATOR,))
+        with ClusterRpcProxy(config, timeout=args.timeout,
+                             context_data={"auth_token": token}) as rpc:
             report = getattr(rpc, args.service).health()
     except Exception as error:
         print(f"{args.service}: no answer ({type(error).__name__})", file=sys.stderr)
         return 1
+    finally:
+        if client_id is not None:
+            registry.end_service_identity(engine, client_id)
+        if engine is not None:
+            engine.dispose()
     print(json.dumps(report))
     return 0 if report.get("status") == "ok" else 1
 

@@ -31,7 +31,7 @@ from nameko.extensions import SharedExtension
 from shared import access
 from shared import config as cfg
 from shared.db import UTCDateTime, make_engine
-from shared.errors import Forbidden, InternalError, NotFound, ValidationError
+from shared.errors import Forbidden, InternalError, ValidationError
 from shared.migrations import upgrade_to_head
 from shared.settings import settings_of
 from shared.timeutil import utcnow

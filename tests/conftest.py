@@ -51,6 +51,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from shared.config import load_config  # noqa: E402
 from tests.support.broker import VhostPool  # noqa: E402
+from tests.support.identities import close_test_registry, open_test_registry  # noqa: E402
 from tests.support.services import ServiceProcess  # noqa: E402
 
 RUN_ID = uuid.uuid4().hex[:8]
@@ -158,10 +159,21 @@ def fresh_db_url(make_database):
 
 
 @pytest.fixture(scope="session")
-def base_config(amqp_uri, tmp_path_factory):
-    """config.yml as the services read it, pointed at this run's broker and a temp var/."""
+def registry_url(make_database):
+    """The run's client registry, with its admin client (tests.support.identities)."""
+    url = make_database("registry")
+    open_test_registry(url)
+    yield url
+    close_test_registry()
+
+
+@pytest.fixture(scope="session")
+def base_config(amqp_uri, registry_url, tmp_path_factory):
+    """config.yml as the services read it, pointed at this run's broker, client
+    registry and a temp var/."""
     return load_config(overrides={
         "AMQP_URI": amqp_uri,
+        "REGISTRY_DB_URL": registry_url,
         "VAR_DIR": str(tmp_path_factory.mktemp("var")),
         "HANDLER_RETRY_DELAYS_MS": "200,400",
         "OUTBOX_POLL_SECONDS": 0.5,

@@ -8,6 +8,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from tests.support.broker import CERTIFICATE_EVENTS, EVENT_MESSAGES, MEMBER_EVENTS, listening
 from tests.support.outside import FakeSmsGateway, SmtpServer
 from tests.support.services import free_port, running_service
+from tests.support.identities import admin_context
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +73,7 @@ def members_db(members_service):
 
 @pytest.fixture(scope="session")
 def rpc(base_config, members_service):
-    with ClusterRpcProxy(base_config, timeout=30) as proxy:
+    with ClusterRpcProxy(base_config, context_data=admin_context(), timeout=30) as proxy:
         yield proxy
 
 

@@ -37,6 +37,7 @@ from tests.support.factories import (
 )
 from tests.support.services import REPO_ROOT, running_services
 from tests.support.waiting import wait_until
+from tests.support.identities import admin_context
 
 DOCUMENT_PATH = REPO_ROOT / "docs" / "asyncapi.yaml"
 
@@ -175,7 +176,7 @@ def test_every_message_the_services_send_matches_the_catalog(vhost_config, new_d
     try:
         with running_services(("members", "certification", "events"), vhost_config, tmp_path,
                               new_database, settings={"OUTBOX_POLL_SECONDS": 0.5}):
-            with ClusterRpcProxy(vhost_config, timeout=30) as rpc:
+            with ClusterRpcProxy(vhost_config, context_data=admin_context(), timeout=30) as rpc:
                 every_message_happens(rpc)
             wait_until(lambda: capture.types() >= catalog_types, timeout=30,
                        message=f"every message type; missing {catalog_types - capture.types()}")

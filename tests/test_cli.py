@@ -23,6 +23,7 @@ from tests.support.factories import (
 )
 from tests.support.services import free_port, running_service, running_services
 from tests.support.waiting import wait_until
+from tests.support.identities import admin_context
 
 EKRAF = str(Path(sys.executable).parent / "ekraf")
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +125,7 @@ def test_dlq_list_and_replay(own_notifications):
     # A message without an event_id: notifications parks it at once.
     event_dispatcher(base_config)("events", "event_published",
                                   {"event_type": "event_published", "data": {"id": "x"}})
-    with ClusterRpcProxy(base_config, timeout=10) as rpc:
+    with ClusterRpcProxy(base_config, context_data=admin_context(), timeout=10) as rpc:
         wait_until(lambda: rpc.notifications.health()["dead_letters"] == 1, timeout=15,
                    message="the message parked")
         code, out, err = ekraf("dlq", "list", "notifications", amqp_uri=uri)
@@ -228,7 +229,7 @@ def test_up_starts_the_four_services_and_ctrl_c_stops_them(vhost_config, make_da
     try:
         wait_until(lambda: any("all four services answer" in line for line in lines),
                    timeout=120, interval=0.5, message="ekraf up to start the services")
-        with ClusterRpcProxy(vhost_config, timeout=10) as rpc:
+        with ClusterRpcProxy(vhost_config, context_data=admin_context(), timeout=10) as rpc:
             assert rpc.events.health()["status"] == "ok"
         # The services' log lines come through, each prefixed with its name.
         assert any(line.startswith("[members] ") for line in lines)

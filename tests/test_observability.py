@@ -16,6 +16,7 @@ from tests.support.calls import remote_error
 from tests.support.factories import make_member
 from tests.support.services import running_service
 from tests.support.waiting import wait_until
+from tests.support.identities import admin_context
 
 SERVICES = ("members", "certification", "events", "notifications")
 
@@ -58,7 +59,7 @@ def test_every_service_reports_its_health(rpc, services):
 def test_health_says_degraded_when_the_database_is_gone(vhost_config, make_database, tmp_path):
     url = make_database("health_" + uuid.uuid4().hex[:6])
     with running_service("members", vhost_config, url, tmp_path):
-        with ClusterRpcProxy(vhost_config, timeout=10) as proxy:
+        with ClusterRpcProxy(vhost_config, context_data=admin_context(), timeout=10) as proxy:
             assert proxy.members.health()["status"] == "ok"
             admin = sa.create_engine(url.rsplit("/", 1)[0] + "/postgres",
                                      isolation_level="AUTOCOMMIT")

@@ -26,6 +26,7 @@ from tests.support.factories import (
 )
 from tests.support.services import NAMEKO, REPO_ROOT, running_services
 from tests.support.waiting import wait_until
+from tests.support.identities import admin_context
 
 GUIDE = REPO_ROOT / "docs" / "subscribing.md"
 QUEUE = "evt-certification-certificate_issued--certificate_register.on_certificate_issued"
@@ -113,7 +114,7 @@ def test_the_example_learns_of_an_issued_certificate_once(broker, example, new_d
         capture.declare()
         with running_services(("members", "certification"), config, tmp_path, new_database,
                               settings={"OUTBOX_POLL_SECONDS": 0.5}):
-            with ClusterRpcProxy(config, timeout=30) as rpc:
+            with ClusterRpcProxy(config, context_data=admin_context(), timeout=30) as rpc:
                 scheme = make_scheme(rpc)
                 assessor = make_assessor(rpc, [scheme["code"]])
                 session = make_session(rpc, scheme, [assessor])

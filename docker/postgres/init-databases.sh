@@ -30,6 +30,9 @@ create_service_db members "$MEMBERS_DB_PASSWORD"
 create_service_db certification "$CERTIFICATION_DB_PASSWORD"
 create_service_db events "$EVENTS_DB_PASSWORD"
 create_service_db notifications "$NOTIFICATIONS_DB_PASSWORD"
+# The client registry: one login, given to every service (they read it; `ekraf clients`,
+# run in any service's container, writes it).
+create_service_db registry "$REGISTRY_DB_PASSWORD"
 
 # The service logins have no business in the maintenance databases either; the
 # superuser keeps its access (superusers bypass privilege checks).

@@ -22,6 +22,7 @@ from tests.support.factories import (
 )
 from tests.support.member_view import times_skipped_as_applied
 from tests.support.waiting import wait_until
+from tests.support.identities import admin_context
 
 CERTIFICATE_MESSAGE_FIELDS = {"number", "member_id", "holder_name", "scheme_code",
                               "scheme_title", "status", "issued_at", "valid_until"}
@@ -353,7 +354,7 @@ def test_two_results_at_the_same_moment_exactly_one_wins(
         {"member_id": member["id"], "scheme_code": scheme["code"], "session_id": assessment["id"]})
 
     def decide(competent):
-        with ClusterRpcProxy(base_config, timeout=30) as own:
+        with ClusterRpcProxy(base_config, context_data=admin_context(), timeout=30) as own:
             try:
                 return own.certification.record_result(application["id"], {
                     "assessor_id": assessor["id"], "units": all_competent(scheme, competent)})
@@ -373,7 +374,7 @@ def test_applications_racing_for_the_last_seats_never_exceed_capacity(
     members = [make_member(crpc) for _ in range(10)]
 
     def apply(member):
-        with ClusterRpcProxy(base_config, timeout=30) as own:
+        with ClusterRpcProxy(base_config, context_data=admin_context(), timeout=30) as own:
             try:
                 return own.certification.apply({"member_id": member["id"],
                                                  "scheme_code": scheme["code"],

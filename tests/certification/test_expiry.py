@@ -17,6 +17,7 @@ from tests.support.broker import listening
 from tests.support.calls import remote_error
 from tests.support.factories import issue_certificate
 from tests.support.services import running_service
+from tests.support.identities import admin_context
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def own_certification(module_vhost_config, make_database, tmp_path_factory):
                                 folder), \
                 running_service("certification", config, db_url, folder,
                                 CERTIFICATE_EXPIRY_CHECK_SECONDS="1"), \
-                ClusterRpcProxy(config, timeout=30) as rpc:
+                ClusterRpcProxy(config, context_data=admin_context(), timeout=30) as rpc:
             yield rpc, engine, messages
     finally:
         engine.dispose()

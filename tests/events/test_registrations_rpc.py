@@ -10,6 +10,7 @@ import eventlet
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.support.factories import make_event, make_member
+from tests.support.identities import admin_context
 
 REGISTRATION_FIELDS = {"id", "event_id", "member_id", "status", "position", "registered_at",
                        "checked_in_at"}
@@ -90,7 +91,7 @@ def test_fifty_at_once_for_ten_seats(erpc, base_config, event_messages):
     members = [make_member(erpc) for _ in range(50)]
 
     def register(member):
-        with ClusterRpcProxy(base_config, timeout=60) as own:
+        with ClusterRpcProxy(base_config, context_data=admin_context(), timeout=60) as own:
             return own.events.register(event["id"], member["id"])
 
     results = list(eventlet.GreenPool(50).imap(register, members))
@@ -108,7 +109,7 @@ def test_one_member_registering_five_times_at_once_gets_one_place(erpc, base_con
     event, member = make_event(erpc, capacity=3), make_member(erpc)
 
     def register(_):
-        with ClusterRpcProxy(base_config, timeout=60) as own:
+        with ClusterRpcProxy(base_config, context_data=admin_context(), timeout=60) as own:
             try:
                 return own.events.register(event["id"], member["id"])["status"]
             except Exception as error:

@@ -26,6 +26,7 @@ from tests.support.broker import (
 from tests.support.factories import all_competent, in_days
 from tests.support.services import running_services
 from tests.support.waiting import wait_until
+from tests.support.identities import admin_context
 
 MEMBERS, CERTIFICATES = 200, 20
 OUTAGE_SECONDS = 10
@@ -68,7 +69,7 @@ def stack(vhost_config, new_database, smtp_server, tmp_path):
 def _call(config, service, method, *args):
     """A client that retries once the broker path is back; a Conflict on a retry means
     the first attempt did commit (its reply was lost with the connection)."""
-    with ClusterRpcProxy(config, timeout=90) as rpc:
+    with ClusterRpcProxy(config, context_data=admin_context(), timeout=90) as rpc:
         return getattr(getattr(rpc, service), method)(*args)
 
 
@@ -121,7 +122,7 @@ def test_a_ten_second_broker_outage_under_load_loses_and_doubles_nothing(stack):
 
     # Whatever the clients saw, the truth is in the services: count what committed.
     members = []
-    with ClusterRpcProxy(config, timeout=30) as rpc:
+    with ClusterRpcProxy(config, context_data=admin_context(), timeout=30) as rpc:
         page = {"next_cursor": None}
         while True:
             page = rpc.members.list({"q": f"Anggota Uji {tag}", "limit": 200,
@@ -164,7 +165,7 @@ def test_a_ten_second_broker_outage_under_load_loses_and_doubles_nothing(stack):
     assert numbers == {c["number"] for c in certificates}
 
     # Every member has exactly the notices they should: one per message that concerns them.
-    with ClusterRpcProxy(config, timeout=30) as rpc:
+    with ClusterRpcProxy(config, context_data=admin_context(), timeout=30) as rpc:
         def notices_complete():
             for member in members:
                 inbox = rpc.notifications.list_inbox(member["id"], {"limit": 200})["items"]

@@ -23,6 +23,7 @@ from tests.support.calls import outcome_of
 from tests.support.outside import PostgresCluster
 from tests.support.services import running_services
 from tests.support.waiting import wait_until
+from tests.support.identities import admin_context
 
 CLIENTS = 10
 CALL_TIMEOUT_SECONDS = 10  # what a caller waits at most; no call may reach it
@@ -67,7 +68,7 @@ def test_a_postgres_restart_under_load_gives_answers_not_hangs_and_loses_nothing
     said = set()  # what the errors told callers
 
     def client(number):
-        with ClusterRpcProxy(base_config, timeout=CALL_TIMEOUT_SECONDS) as rpc:
+        with ClusterRpcProxy(base_config, context_data=admin_context(), timeout=CALL_TIMEOUT_SECONDS) as rpc:
             index = 0
             while not stop_load.ready():
                 index += 1
@@ -122,7 +123,7 @@ def test_a_postgres_restart_under_load_gives_answers_not_hangs_and_loses_nothing
 
     # Nothing lost, nothing doubled: each committed member has one message and one
     # notice (the relay and the handlers waited for the database, then went on).
-    with ClusterRpcProxy(base_config, timeout=30) as rpc:
+    with ClusterRpcProxy(base_config, context_data=admin_context(), timeout=30) as rpc:
         committed = []
         page = {"next_cursor": None}
         while True:

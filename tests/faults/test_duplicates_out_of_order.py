@@ -32,6 +32,7 @@ from tests.support.factories import (
 )
 from tests.support.services import running_services
 from tests.support.waiting import wait_until
+from tests.support.identities import admin_context
 
 
 CONSUMERS = ("certification", "events", "notifications")
@@ -101,7 +102,7 @@ def test_twice_and_out_of_order_ends_the_same_as_once_in_order(vhost_config, sta
 
     def twins_life():
         twins = []
-        with ClusterRpcProxy(config, timeout=30) as rpc:
+        with ClusterRpcProxy(config, context_data=admin_context(), timeout=30) as rpc:
             for twin in ("a", "b"):
                 member = rpc.members.register({
                     "full_name": f"Kembar {twin.upper()} {tag}",
@@ -116,7 +117,7 @@ def test_twice_and_out_of_order_ends_the_same_as_once_in_order(vhost_config, sta
     (twin_a, twin_b), captured = capture_member_messages(config, twins_life)
 
     services = {name: start(name)[name] for name in CONSUMERS}
-    with ClusterRpcProxy(config, timeout=30) as rpc:
+    with ClusterRpcProxy(config, context_data=admin_context(), timeout=30) as rpc:
         scheme = make_scheme(rpc, requires_training=True, subsector="musik")
         assessor = make_assessor(rpc, [scheme["code"]])
         session = make_session(rpc, scheme, [assessor])
@@ -173,7 +174,7 @@ def test_twice_and_out_of_order_ends_the_same_as_once_in_order(vhost_config, sta
     deliver(in_order)
     deliver(list(reversed(reordered)) + reordered)  # out of order, then every one again
 
-    with ClusterRpcProxy(config, timeout=30) as rpc:
+    with ClusterRpcProxy(config, context_data=admin_context(), timeout=30) as rpc:
         def inbox(member):
             return Counter(n["event_type"] for n in rpc.notifications.list_inbox(
                 member["id"], {"limit": 100})["items"])

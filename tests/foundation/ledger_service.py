@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy import insert
 
 from shared.db import Database
+from shared.access import OPEN_TO_ANYONE
 from shared.entrypoints import rpc
 from shared.errors import Conflict
 from shared.handlers import event_handler
@@ -55,18 +56,18 @@ class LedgerService:
     db = Database()
     outbox = Outbox()
 
-    @rpc
+    @rpc(rule=OPEN_TO_ANYONE)
     def record(self, note):
         self.db.execute(insert(effects).values(note=note))
         return self.outbox.add("note_recorded", {"note": note})
 
-    @rpc
+    @rpc(rule=OPEN_TO_ANYONE)
     def record_then_refuse(self, note):
         self.db.execute(insert(effects).values(note=note))
         self.outbox.add("note_recorded", {"note": note})
         raise Conflict("refused after writing: nothing may remain")
 
-    @rpc
+    @rpc(rule=OPEN_TO_ANYONE)
     def crash(self):
         return {}["missing"]
 
@@ -84,7 +85,7 @@ class SlowLedgerService(LedgerService):
 
     name = "slow_ledger_test"
 
-    @rpc
+    @rpc(rule=OPEN_TO_ANYONE)
     def slow(self, seconds):
         self.db.execute(sa.text("SELECT pg_sleep(:seconds)"), {"seconds": seconds})
         return seconds
@@ -95,14 +96,14 @@ class SleepyService:
 
     name = "sleepy_test"
 
-    @rpc
+    @rpc(rule=OPEN_TO_ANYONE)
     def nap(self, seconds):
         import eventlet
 
         eventlet.sleep(seconds)
         return "rested"
 
-    @rpc
+    @rpc(rule=OPEN_TO_ANYONE)
     def missing(self):
         from shared.errors import NotFound
 
@@ -115,11 +116,11 @@ class CallerService:
     name = "caller_test"
     sleepy = TimedRpcProxy("sleepy_test")
 
-    @rpc
+    @rpc(rule=OPEN_TO_ANYONE)
     def ask(self, seconds):
         return self.sleepy.nap(seconds)
 
-    @rpc
+    @rpc(rule=OPEN_TO_ANYONE)
     def ask_missing(self):
         return self.sleepy.missing()
 

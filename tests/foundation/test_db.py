@@ -17,6 +17,7 @@ from shared.migrations import upgrade_to_head, version_table
 from shared.tables import foundation_metadata
 from tests.foundation import ledger_service
 from tests.support.waiting import wait_until
+from tests.support.identities import admin_context
 
 
 def _running_pg_sleeps(db_url):
@@ -36,7 +37,7 @@ def test_a_slow_query_does_not_stall_the_other_workers(base_config, ledger_db_ur
                                  {**base_config, "SLOW_LEDGER_TEST_DB_URL": ledger_db_url})
     container.start()
     try:
-        with ClusterRpcProxy(base_config) as rpc:
+        with ClusterRpcProxy(base_config, context_data=admin_context()) as rpc:
             slow = rpc.slow_ledger_test.slow.call_async(3)
             wait_until(lambda: _running_pg_sleeps(ledger_db_url) == 1,
                        message="the slow query running on the server")

@@ -18,6 +18,7 @@ from shared.tables import outbox_messages
 from tests.foundation import ledger_service
 from tests.support.broker import MessageLog, TcpProxy, subscriber_class
 from tests.support.waiting import wait_until
+from tests.support.identities import admin_context
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def notes_before_a_marker(config, note_messages):
 def test_a_committed_change_is_published_promptly_in_the_envelope(
         ledger, base_config, ledger_engine, note_messages):
     relay = next(d for d in ledger.extensions if isinstance(d, Outbox)).relay
-    with ClusterRpcProxy(base_config) as rpc:
+    with ClusterRpcProxy(base_config, context_data=admin_context()) as rpc:
         # The relay's first (start-up) round is over: it waits for a wake-up (or 30 s).
         wait_until(lambda: relay._wake.getting() == 1, message="the relay waiting")
         started = time.monotonic()
@@ -73,7 +74,7 @@ def test_a_committed_change_is_published_promptly_in_the_envelope(
 
 def test_a_rolled_back_change_has_no_message_and_no_row(
         ledger, base_config, ledger_engine, note_messages):
-    with ClusterRpcProxy(base_config) as rpc:
+    with ClusterRpcProxy(base_config, context_data=admin_context()) as rpc:
         with pytest.raises(Conflict):
             rpc.ledger_test.record_then_refuse("never")
         with pytest.raises(InternalError) as caught:
@@ -191,7 +192,7 @@ def test_the_running_relay_prunes_by_itself(base_config, ledger_db_url, ledger_e
         "OUTBOX_RETENTION_HOURS": 1 / 3600, "PROCESSED_RETENTION_DAYS": 1})
     container.start()
     try:
-        with ClusterRpcProxy(base_config) as rpc:
+        with ClusterRpcProxy(base_config, context_data=admin_context()) as rpc:
             rpc.ledger_test.record("short-lived")
         note_messages.wait_for("note_recorded", note="short-lived")
 

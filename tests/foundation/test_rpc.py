@@ -7,6 +7,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.errors import InternalError, NotFound
 from tests.foundation.ledger_service import CallerService, SleepyService
+from tests.support.identities import admin_context
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def caller_and_sleepy(base_config):
 
 
 def test_a_hanging_callee_times_out_with_a_clear_error(caller_and_sleepy, base_config):
-    with ClusterRpcProxy(base_config, timeout=10) as rpc:
+    with ClusterRpcProxy(base_config, context_data=admin_context(), timeout=10) as rpc:
         assert rpc.caller_test.ask(0) == "rested"
         started = time.monotonic()
         with pytest.raises(InternalError) as caught:
@@ -31,6 +32,6 @@ def test_a_hanging_callee_times_out_with_a_clear_error(caller_and_sleepy, base_c
 
 
 def test_the_callees_contract_errors_pass_through(caller_and_sleepy, base_config):
-    with ClusterRpcProxy(base_config, timeout=10) as rpc:
+    with ClusterRpcProxy(base_config, context_data=admin_context(), timeout=10) as rpc:
         with pytest.raises(NotFound, match="nothing here"):
             rpc.caller_test.ask_missing()

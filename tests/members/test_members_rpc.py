@@ -12,6 +12,7 @@ from shared.errors import ContractError
 from shared.subsectors import SUBSECTORS
 from tests.support.calls import remote_error, validation_fields
 from tests.support.factories import member_data
+from tests.support.identities import admin_context
 
 
 @pytest.fixture
@@ -175,7 +176,7 @@ def test_twenty_concurrent_activations_get_twenty_distinct_numbers(rpc, base_con
     members = [rpc.members.register(member_data()) for _ in range(20)]
 
     def activate(member_id):
-        with ClusterRpcProxy(base_config, timeout=60) as own_proxy:
+        with ClusterRpcProxy(base_config, context_data=admin_context(), timeout=60) as own_proxy:
             return own_proxy.members.activate(member_id)
 
     pool = eventlet.GreenPool(20)
@@ -187,7 +188,7 @@ def test_twenty_concurrent_activations_get_twenty_distinct_numbers(rpc, base_con
 
 def test_concurrent_activations_of_one_member_succeed_once(rpc, base_config, member):
     def activate(_):
-        with ClusterRpcProxy(base_config, timeout=60) as own_proxy:
+        with ClusterRpcProxy(base_config, context_data=admin_context(), timeout=60) as own_proxy:
             try:
                 return own_proxy.members.activate(member["id"])["member_number"]
             except (RemoteError, ContractError) as error:

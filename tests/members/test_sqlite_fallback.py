@@ -12,6 +12,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from tests.support.broker import MEMBER_EVENTS, listening
 from tests.support.factories import member_data
 from tests.support.services import running_services
+from tests.support.identities import admin_context
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def sqlite_members(vhost_config, tmp_path, monkeypatch):
     var_dir.mkdir()
     with listening(config, "members", MEMBER_EVENTS) as messages, \
             running_services(["members"], config, var_dir, databases=None) as processes, \
-            ClusterRpcProxy(config, timeout=30) as rpc:
+            ClusterRpcProxy(config, context_data=admin_context(), timeout=30) as rpc:
         yield rpc, messages, config, var_dir, processes["members"]
 
 
@@ -42,7 +43,7 @@ def test_members_runs_on_a_sqlite_file_under_var_dir(sqlite_members):
     others = [rpc.members.register(member_data()) for _ in range(5)]
 
     with ExitStack() as stack:  # connected first, so that the five calls leave together
-        proxies = [stack.enter_context(ClusterRpcProxy(config, timeout=60)) for _ in others]
+        proxies = [stack.enter_context(ClusterRpcProxy(config, context_data=admin_context(), timeout=60)) for _ in others]
         activated_together = list(eventlet.GreenPool(5).imap(
             lambda proxy, member: proxy.members.activate(member["id"]), proxies, others))
     numbers = {m["member_number"] for m in activated_together} | {active["member_number"]}

@@ -20,6 +20,7 @@ from tests.support.calls import names_field, remote_error, validation_fields
 from tests.support.factories import make_member, new_phone
 from tests.support.member_view import times_skipped_as_applied
 from tests.support.waiting import wait_until
+from tests.support.identities import admin_context
 
 
 @pytest.fixture(scope="session")
@@ -471,7 +472,7 @@ def test_first_preferences_set_at_once_both_succeed(nrpc, base_config):
     member_id = str(uuid.uuid4())
 
     def set_choice(choice):
-        with ClusterRpcProxy(base_config, timeout=30) as own:
+        with ClusterRpcProxy(base_config, context_data=admin_context(), timeout=30) as own:
             return own.notifications.set_preferences(member_id, choice)
 
     results = list(eventlet.GreenPool(4).imap(

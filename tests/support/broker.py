@@ -183,10 +183,16 @@ def parked_at_first_attempt(config, envelope, queue, error):
     return headers
 
 
-def raw_rpc(amqp_uri, routing_key, body, timeout):
+def raw_rpc(amqp_uri, routing_key, body, timeout, context_data=None):
     """Send ``body`` as it is (a str) to an RPC method, as a client in any language
-    could, and return the reply's ``error`` (None when there is a result)."""
+    could (as the run's admin client unless ``context_data`` says otherwise: nameko
+    sends each key as the header ``nameko.<key>``), and return the reply's ``error``
+    (None when there is a result)."""
     from kombu import Connection, Exchange, Producer, Queue
+
+    from tests.support.identities import admin_context
+
+    context_data = admin_context() if context_data is None else context_data
 
     marker = uuid.uuid4().hex
     exchange = Exchange("nameko-rpc", "topic", durable=True)
@@ -199,7 +205,8 @@ def raw_rpc(amqp_uri, routing_key, body, timeout):
         Producer(channel).publish(
             body, exchange=exchange, routing_key=routing_key, content_type="application/json",
             content_encoding="utf-8", serializer=None, reply_to=f"raw-{marker}",
-            correlation_id=correlation_id)
+            correlation_id=correlation_id,
+            headers={f"nameko.{key}": value for key, value in context_data.items()})
         reply = wait_until(lambda: reply_queue.get(no_ack=True), timeout=timeout,
                            message=f"a reply from {routing_key} to {body[:60]!r}")
     assert reply.properties["correlation_id"] == correlation_id

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.support.waiting import wait_until
+from tests.support.identities import admin_context
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NAMEKO = str(Path(sys.executable).parent / "nameko")
@@ -139,7 +140,7 @@ def wait_for_rpc(config, service, method=None, timeout=60):
 
     def answers():
         try:
-            with ClusterRpcProxy(config, timeout=2) as proxy:
+            with ClusterRpcProxy(config, context_data=admin_context(), timeout=2) as proxy:
                 getattr(getattr(proxy, service), method)()
             return True
         except Exception:
@@ -170,6 +171,8 @@ def running_services(names, config, folder, databases, amqp_uri=None, smtp_port=
     # stacks stay well within PostgreSQL's 100 connections.
     common = {"HANDLER_RETRY_DELAYS_MS": config.get("HANDLER_RETRY_DELAYS_MS", "200,400"),
               "MAX_WORKERS": 3, **(settings or {})}
+    if config.get("REGISTRY_DB_URL"):  # the run's client registry (tests.support.identities)
+        common.setdefault("REGISTRY_DB_URL", config["REGISTRY_DB_URL"])
     processes = {}
     try:
         for name in names:
@@ -213,7 +216,7 @@ def service_alone(name, config, make_database, folder):
     engine = sa.create_engine(db_url)
     try:
         with running_service(name, config, db_url, folder, RPC_TIMEOUT_SECONDS="1") as process, \
-                ClusterRpcProxy(config, timeout=15) as rpc:
+                ClusterRpcProxy(config, context_data=admin_context(), timeout=15) as rpc:
             yield rpc, engine, process
     finally:
         engine.dispose()
