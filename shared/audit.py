@@ -50,6 +50,8 @@ audit_log = sa.Table(
     sa.Column("detail", sa.String(500)),
     sa.Column("records", sa.Text, nullable=False),
     sa.Column("call_id_stack", sa.Text, nullable=False),
+    sa.Index("ix_audit_log_at", "at"),
+    sa.Index("ix_audit_log_client", "client", "id"),
 )
 
 audit_records = sa.Table(

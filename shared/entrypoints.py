@@ -107,6 +107,13 @@ class ContractRpcConsumer(RpcConsumer):
             self.handle_result(message, None, as_contract_error(sys.exc_info(), routing_key))
 
     def handle_result(self, message, result, exc_info):
+        if not message.properties.get("reply_to"):
+            # No one to answer (a hand-made request): nameko's responder would raise
+            # KeyError and kill the whole service. Whatever it was has been done.
+            log.warning("an RPC request to %s had no reply_to; not answered",
+                        message.delivery_info.get("routing_key"))
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
         config = self.container.config
         responder = ReplyResponder(
             config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
@@ -291,6 +298,21 @@ class ConfiguredTimer(Timer):
     def setup(self):
         self.interval = getattr(settings_of(self.container), self.setting)
         super().setup()
+
+    def handle_result(self, worker_ctx, result, exc_info):
+        """What a tick changed (the records its messages name) goes into the audit
+        trail as the service's own change, in the tick's transaction."""
+        touched = getattr(worker_ctx, "ekraf_touched", None)
+        if exc_info is None and touched:
+            try:
+                session = find_database(self.container).sessions[worker_ctx]
+                audit.write(session, audit.make_entry(
+                    audit.caller_of(worker_ctx),
+                    f"{self.container.service_name}.{self.method_name}", list(touched),
+                    "ok", worker_ctx.call_id_stack))
+            except Exception:
+                exc_info = sys.exc_info()  # the tick's change rolls back with it
+        return super().handle_result(worker_ctx, result, exc_info)
 
 
 timer = ConfiguredTimer.decorator

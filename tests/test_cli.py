@@ -23,16 +23,18 @@ from tests.support.factories import (
 )
 from tests.support.services import free_port, running_service, running_services
 from tests.support.waiting import wait_until
-from tests.support.identities import admin_context
+from tests.support.identities import admin_client_file, admin_context
 
 EKRAF = str(Path(sys.executable).parent / "ekraf")
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def ekraf(*args, amqp_uri, timeout=60, **env):
+    """Run ekraf as the run's admin client (unless ``EKRAF_CLIENT_FILE`` is given)."""
     result = subprocess.run([EKRAF, *args], cwd=ROOT, capture_output=True, text=True,
                             timeout=timeout, env={**os.environ, "AMQP_URI": amqp_uri,
                                                   "PYTHONWARNINGS": "ignore", "COLUMNS": "160",
+                                                  "EKRAF_CLIENT_FILE": admin_client_file(),
                                                   **env})
     return result.returncode, result.stdout, result.stderr
 
@@ -214,8 +216,9 @@ def test_verify_checks_a_credential_offline(uri, rpc, certification_service, tmp
 
 
 def test_up_starts_the_four_services_and_ctrl_c_stops_them(vhost_config, make_database,
-                                                          smtp_server):
+                                                          smtp_server, tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "AMQP_URI": vhost_config["AMQP_URI"],
+           "REGISTRY_DB_URL": vhost_config["REGISTRY_DB_URL"], "VAR_DIR": str(tmp_path),
            "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_server.port),
            "METRICS_ADDRESS": "", "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
            **{f"{name.upper()}_DB_URL": make_database(f"cli_up_{name}")
@@ -240,6 +243,11 @@ def test_up_starts_the_four_services_and_ctrl_c_stops_them(vhost_config, make_da
         if process.poll() is None:
             process.kill()
     assert any(line.strip() == "stopped" for line in lines)
+    # It made the admin client it (and the demo) call as, readable by its owner only.
+    admin_file = tmp_path / "ekraf-admin.json"
+    assert oct(admin_file.stat().st_mode & 0o777) == "0o600"
+    assert set(json.loads(admin_file.read_text())) == {"name", "roles", "amqp_uri",
+                                                        "context_data"}
 
     def status():
         return ekraf("status", amqp_uri=vhost_config["AMQP_URI"])
@@ -251,7 +259,7 @@ def test_up_starts_the_four_services_and_ctrl_c_stops_them(vhost_config, make_da
     assert code == 1
 
 
-def test_up_says_which_process_could_not_start(vhost_config, make_database):
+def test_up_says_which_process_could_not_start(vhost_config, make_database, tmp_path):
     """The mail catcher's port is taken: `ekraf up` names it, stops the services it
     started and exits 1, rather than serving without mail."""
     taken = socket.socket()
@@ -259,6 +267,7 @@ def test_up_says_which_process_could_not_start(vhost_config, make_database):
     taken.listen()
     env = {key: value for key, value in os.environ.items() if key != "SMTP_HOST"}
     env.update({"PYTHONWARNINGS": "ignore", "AMQP_URI": vhost_config["AMQP_URI"],
+                "REGISTRY_DB_URL": vhost_config["REGISTRY_DB_URL"], "VAR_DIR": str(tmp_path),
                 "SMTP_PORT": str(taken.getsockname()[1]), "METRICS_ADDRESS": "",
                 "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}", "COLUMNS": "200",
                 **{f"{name.upper()}_DB_URL": make_database(f"cli_fail_{name}")

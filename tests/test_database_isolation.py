@@ -12,7 +12,8 @@ from tests.support.outside import PostgresCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 INIT_SCRIPT = ROOT / "docker" / "postgres" / "init-databases.sh"
-SERVICES = ("members", "certification", "events", "notifications")
+# The four services, and the client registry every one of them reads (its own login).
+SERVICES = ("members", "certification", "events", "notifications", "registry")
 
 
 @pytest.fixture(scope="module")

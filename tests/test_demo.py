@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.identities import admin_client_file
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -26,7 +28,9 @@ def run_demo(env, timeout, wait=20):
 
 
 def demo_env(amqp_uri, web_address):
-    return {**os.environ, "AMQP_URI": amqp_uri, "WEB_SERVER_ADDRESS": web_address}
+    """The demo calls as the run's admin client (as `make run` makes it call as its own)."""
+    return {**os.environ, "AMQP_URI": amqp_uri, "WEB_SERVER_ADDRESS": web_address,
+            "EKRAF_CLIENT_FILE": admin_client_file()}
 
 
 def test_the_demo_walks_through_the_platform(four_services, base_config):

@@ -58,18 +58,20 @@ LEFT_OUT = {
 }
 METHODS = {
     "members": {"register": 1, "get": 1, "get_by_number": 1, "list": 1, "update_profile": 2,
-                "activate": 1, "suspend": 2, "reinstate": 1, "renew": 1},
+                "activate": 1, "suspend": 2, "reinstate": 1, "renew": 1, "audit_log": 1},
     "certification": {"create_scheme": 1, "get_scheme": 1, "list_schemes": 1,
                       "register_assessor": 1, "get_assessor": 1, "list_assessors": 1,
                       "schedule_session": 1, "get_session": 1, "list_sessions": 1, "apply": 1,
                       "get_application": 1, "list_applications": 1, "record_result": 2,
                       "get_certificate": 1, "list_certificates": 1, "verify": 1,
-                      "suspend_certificate": 2, "reinstate_certificate": 1, "revoke": 2},
+                      "suspend_certificate": 2, "reinstate_certificate": 1, "revoke": 2,
+                      "audit_log": 1},
     "events": {"create_event": 1, "publish_event": 1, "cancel_event": 2, "get_event": 1,
                "list_events": 1, "register": 2, "cancel_registration": 2, "check_in": 2,
-               "list_registrations": 2},
+               "list_registrations": 2, "audit_log": 1},
     "notifications": {"list_inbox": 2, "mark_read": 2, "get_preferences": 1,
-                      "set_preferences": 2, "list_deliveries": 1, "retry_delivery": 1},
+                      "set_preferences": 2, "list_deliveries": 1, "retry_delivery": 1,
+                      "audit_log": 1},
 }
 CALLS = [(service, method, arity) for service, methods in METHODS.items()
          for method, arity in methods.items()]

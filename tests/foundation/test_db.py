@@ -14,6 +14,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from services.members.service import MembersService
 from shared.db import make_engine
 from shared.migrations import upgrade_to_head, version_table
+from shared.audit import metadata as audit_metadata
 from shared.tables import foundation_metadata
 from tests.foundation import ledger_service
 from tests.support.waiting import wait_until
@@ -61,7 +62,7 @@ def test_instances_starting_at_once_migrate_one_after_the_other(fresh_db_url):
         versions = connection.execute(
             sa.text(f"SELECT version_num FROM {version_table('members')}")).scalars().all()
         tables = set(sa.inspect(connection).get_table_names())
-    assert versions == ["0002"]  # the head, applied once
+    assert versions == ["0003"]  # the head, applied once
     assert {"members", "member_number_sequences", "outbox_messages",
             "processed_messages"} <= tables
     for engine in engines:
@@ -73,7 +74,8 @@ def test_each_services_migrations_build_exactly_its_models(service, fresh_db_url
     """A model changed without a migration (or the reverse) fails here, not in production."""
     models = importlib.import_module(f"services.{service}.models")
     expected = sa.MetaData()
-    for table in [*models.Base.metadata.tables.values(), *foundation_metadata.tables.values()]:
+    for table in [*models.Base.metadata.tables.values(), *foundation_metadata.tables.values(),
+                  *audit_metadata.tables.values()]:
         table.to_metadata(expected)
     engine = make_engine(fresh_db_url)
     upgrade_to_head(engine, service, Path(models.__file__).parent / "migrations")

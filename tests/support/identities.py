@@ -68,6 +68,16 @@ def revoke(context):
     registry.revoke_client(registry_engine(), client_name(context))
 
 
+def admin_client_file():
+    """A client file of the run's admin client (made once), for ``EKRAF_CLIENT_FILE``."""
+    if "admin_file" not in _state:
+        import tempfile
+        from pathlib import Path
+
+        _state["admin_file"] = client_file(Path(tempfile.mkdtemp(prefix="ekraf-test-")))
+    return str(_state["admin_file"])
+
+
 def client_file(folder, context=None, amqp_uri=""):
     """A client file (what `ekraf clients add --json` prints) for ``EKRAF_CLIENT_FILE``."""
     path = folder / f"client-{uuid.uuid4().hex[:6]}.json"
