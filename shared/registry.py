@@ -278,14 +278,17 @@ class ClientDirectory:
         if self.read_at is None or self.clock() - self.read_at > STALE_AFTER_SECONDS:
             raise InternalError("the client registry cannot be read, so no identity can "
                                 "be checked; nothing was changed; try again")
-        client = self.clients.get(client_id) or self._look_up(client_id)
+        client = self.clients.get(client_id)
         if client is None or not access.secret_matches(secret, client.secret_hash):
-            raise Forbidden("unknown, revoked or expired client token")
+            client = self._look_up(client_id)  # added, or its secret rotated, since
+            if client is None or not access.secret_matches(secret, client.secret_hash):
+                raise Forbidden("unknown, revoked or expired client token")
         return access.caller_for(client, context_data)
 
     def _look_up(self, client_id):
-        """A client added since the last refresh, read at once (rate-limited: a flood of
-        made-up ids must not become a flood of queries)."""
+        """A client as the registry has it now: one added or rotated since the last
+        refresh works at once. Rate-limited: a flood of made-up ids or wrong secrets
+        must not become a flood of queries (beyond the limit, they are refused)."""
         now = self.clock()
         with self._lock:
             self._lookups = [at for at in self._lookups if now - at < 1.0]
@@ -297,8 +300,12 @@ class ClientDirectory:
         except Exception as error:
             log.warning("client registry lookup failed (%s)", type(error).__name__)
             return None
-        if client is not None:
-            self.clients = {**self.clients, client_id: client}
+        clients = dict(self.clients)
+        if client is None:
+            clients.pop(client_id, None)
+        else:
+            clients[client_id] = client
+        self.clients = clients
         return client
 
 class Registry(SharedExtension):
