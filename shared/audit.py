@@ -24,7 +24,7 @@ from shared import access
 from shared.db import UTCDateTime
 from shared.errors import ValidationError
 from shared.schemas import decode_cursor, encode_cursor
-from shared.timeutil import iso, parse_iso_datetime, utcnow
+from shared.timeutil import iso, parse_input_time, utcnow
 
 MAX_RECORDS_PER_ENTRY = 10_000
 # Keys whose values name a record, in arguments, answers and messages' data.
@@ -208,7 +208,7 @@ def _load_filters(filters):
             loaded[name] = value
     for name in ("since", "until"):
         if filters.get(name) is not None:
-            loaded[name] = parse_iso_datetime(filters[name], name)
+            loaded[name] = parse_input_time(filters[name], name)
     limit = filters.get("limit", 50)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
         raise ValidationError.field("limit", "Must be a whole number from 1 to 200.")
