@@ -27,3 +27,28 @@ def test_no_email_phone_or_nib_in_any_log(rpc, certification_service, events_ser
         log = service.log()
         for personal in (email, phone, "+62" + phone[1:], nib):
             assert personal not in log, f"{personal!r} in the {service.module} log"
+
+
+def test_no_client_secret_in_any_log(base_config, certification_service, events_service,
+                                     notifications_service, members_service):
+    """A token (valid, revoked, or of the wrong shape) never reaches a log, not even in
+    the warning a refusal writes."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from tests.support.identities import new_client, revoke
+
+    context = new_client(["auditor"], user_id="rina")
+    secret = context["auth_token"].split(".")[2]
+    with ClusterRpcProxy(base_config, context_data=context, timeout=30) as rpc:
+        rpc.members.list({"limit": 1})
+        assert outcome_of(rpc.members.register, {"full_name": "x"}) == "Forbidden"
+        assert outcome_of(rpc.events.create_event, {}) == "Forbidden"
+    revoke(context)
+    bent = f"{context['auth_token']}-and-more"
+    for token in (context["auth_token"], bent):
+        with ClusterRpcProxy(base_config, context_data={"auth_token": token}, timeout=30) as rpc:
+            wait_until(lambda: outcome_of(rpc.members.stats) == "Forbidden", timeout=15)
+    for service in (members_service, certification_service, events_service,
+                    notifications_service):
+        assert secret not in service.log(), f"a client secret in the {service.module} log"
+    assert "refused members.register for " in members_service.log()
