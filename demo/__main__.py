@@ -76,6 +76,35 @@ def client_context(config):
         raise SystemExit(error.format_message()) from None
 
 
+class DemoClients:
+    """The clients the story's people use, each with only its job's roles, made in the
+    client registry (as `ekraf clients add` does) and revoked when the demo ends."""
+
+    def __init__(self, config, tag):
+        from ekraf.clients import open_registry
+
+        self.config, self.tag = config, tag
+        self.engine = open_registry(config)
+        self.names = []
+
+    def add(self, name, roles, **binding):
+        from shared.registry import add_client
+
+        record, token = add_client(self.engine, f"demo-{name}-{self.tag}", roles, **binding)
+        self.names.append(record["name"])
+        return record["name"], {"auth_token": token}
+
+    def proxy(self, context_data):
+        return ClusterRpcProxy(self.config, timeout=30, context_data=context_data)
+
+    def close(self):
+        from shared.registry import revoke_client
+
+        for name in self.names:
+            revoke_client(self.engine, name)
+        self.engine.dispose()
+
+
 def wait_for_services(config, seconds, context_data):
     deadline = eventlet.hubs.get_hub().clock() + seconds
     while True:
@@ -104,6 +133,7 @@ def main():
     subscriber = ServiceContainer(demo_subscriber(), config)
     subscriber.start()
     tag = uuid.uuid4().hex[:6]  # lets the demo run again and again on the same database
+    clients = DemoClients(config, tag)
     try:
         with ClusterRpcProxy(config, timeout=30, context_data=context_data) as rpc:
             names = {s["code"]: s["name_en"] for s in rpc.members.list_subsectors()}
@@ -131,8 +161,9 @@ def main():
             print(f"       by city {stats['by_city']}")
             scheme = create_scheme(rpc, tag)
             event_ids = hold_events(rpc, registered, scheme["code"])
-            certificates = certify(rpc, config, scheme, tag, registered[:3])
-            show_inbox(rpc, registered[0])
+            certificates = certify(rpc, config, scheme, tag, registered[:3], clients)
+            show_inbox(clients, registered[0], registered[1])
+            show_trail(rpc, clients, next(iter(certificates)))
 
         member_ids = {m["id"] for m in registered}
         ours = member_ids | set(event_ids) | set(certificates)
@@ -176,6 +207,7 @@ def main():
         return 0
     finally:
         subscriber.stop()
+        clients.close()
 
 
 def create_scheme(rpc, tag):
@@ -234,7 +266,7 @@ def hold_events(rpc, members, scheme_code):
     return [dialog["id"], training["id"]]
 
 
-def certify(rpc, config, scheme, tag, members):
+def certify(rpc, config, scheme, tag, members, clients):
     """Uji kompetensi: assessor, session, applications, results, certificates."""
     assessor = rpc.certification.register_assessor({
         "full_name": "Hendra Wijaya", "email": f"hendra+{tag}@lsp.example.id",
@@ -245,6 +277,11 @@ def certify(rpc, config, scheme, tag, members):
         "capacity": 20, "assessor_ids": [assessor["id"]]})
     print(f"session at {session['venue']} on {session['starts_at'][:10]}, "
           f"assessor {assessor['full_name']}")
+    # The assessor's tablet is a client bound to that assessor: it records results as
+    # Hendra, never as someone else (impartiality rests on identity, not an argument).
+    tablet, tablet_context = clients.add("assessor-tablet", ["assessor"],
+                                         assessor_id=assessor["id"])
+    print(f"client     {tablet}: role assessor, bound to {assessor['full_name']}")
     certificates = {}
     for index, member in enumerate(members):
         application = apply_once_training_is_known(rpc, {
@@ -252,8 +289,9 @@ def certify(rpc, config, scheme, tag, members):
             "session_id": session["id"]})
         units = [{"unit_code": unit["code"], "competent": index != 2 or unit is not
                   scheme["units"][-1]} for unit in scheme["units"]]
-        result = rpc.certification.record_result(
-            application["id"], {"assessor_id": assessor["id"], "units": units})
+        with clients.proxy(tablet_context) as as_assessor:
+            result = as_assessor.certification.record_result(application["id"],
+                                                             {"units": units})
         certificate = result["certificate"]
         outcome = "Kompeten" if certificate else "Belum Kompeten"
         print(f"assessed   {member['full_name']:16} {outcome:15}"
@@ -277,8 +315,16 @@ def apply_once_training_is_known(rpc, data, seconds=15):
             eventlet.sleep(0.2)
 
 
-def show_inbox(rpc, member):
-    """What the first member sees in the app: one notice per thing that happened."""
+def show_inbox(clients, member, someone_else):
+    """What the first member sees in the app (a client bound to her): one notice per
+    thing that happened, and nothing of anyone else's."""
+    app, app_context = clients.add("member-app", ["member"], member_id=member["id"])
+    print(f"client     {app}: role member, bound to {member['full_name']}")
+    with clients.proxy(app_context) as rpc:
+        _show_inbox(rpc, member, someone_else)
+
+
+def _show_inbox(rpc, member, someone_else):
     expected = {"member_registered", "member_activated", "registration_confirmed",
                 "application_submitted", "assessment_completed", "certificate_issued"}
     deadline = eventlet.hubs.get_hub().clock() + 15
@@ -291,11 +337,35 @@ def show_inbox(rpc, member):
     print(f"inbox of {member['full_name']} (newest first):")
     for notification in items:
         print(f"  - {notification['subject']}")
-    emails = rpc.notifications.list_deliveries({"member_id": member["id"], "channel": "email"})
-    sent = sum(1 for d in emails["items"] if d["status"] == "sent")
-    print(f"  ({sent} of {len(emails['items'])} emails sent so far; see var/mail or the mail catcher)")
     if not {n["event_type"] for n in items} >= expected:
         raise SystemExit("DEMO FAILED: notifications missing from the inbox")
+    try:
+        rpc.notifications.list_inbox(someone_else["id"])
+        raise SystemExit("DEMO FAILED: a member's app read another member's inbox")
+    except Exception as error:
+        if type(error).__name__ != "NotFound" and getattr(error, "exc_type", "") != "NotFound":
+            raise
+    print(f"  (her app asking for {someone_else['full_name']}'s inbox: NotFound, as for "
+          "no one at all)")
+
+
+def show_trail(rpc, clients, number):
+    """The city's auditor asks who issued a certificate: the audit trail answers."""
+    auditor, auditor_context = clients.add("city-auditor", ["auditor"])
+    with clients.proxy(auditor_context) as as_auditor:
+        entries = as_auditor.certification.audit_log({"record": number})["items"]
+        try:
+            as_auditor.certification.revoke(number, "an auditor may not")
+            raise SystemExit("DEMO FAILED: an auditor revoked a certificate")
+        except Exception as error:
+            if "Forbidden" not in (type(error).__name__, getattr(error, "exc_type", "")):
+                raise
+    issued = [entry for entry in entries if entry["method"] == "certification.record_result"]
+    if not issued:
+        raise SystemExit(f"DEMO FAILED: the trail does not say who issued {number}")
+    print(f"audit      {auditor} asks who issued {number}: {issued[0]['client']} "
+          f"({', '.join(issued[0]['roles'])}) at {issued[0]['at'][11:19]} UTC; "
+          "revoking it is Forbidden for an auditor")
 
 
 def verify_over_http(config, number, credential):

@@ -27,15 +27,17 @@ def run_demo(env, timeout, wait=20):
                           env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def demo_env(amqp_uri, web_address):
-    """The demo calls as the run's admin client (as `make run` makes it call as its own)."""
-    return {**os.environ, "AMQP_URI": amqp_uri, "WEB_SERVER_ADDRESS": web_address,
+def demo_env(config, web_address):
+    """The demo calls as the run's admin client (as `make run` makes it call as its own),
+    and makes its people's clients in the run's registry."""
+    return {**os.environ, "AMQP_URI": config["AMQP_URI"], "WEB_SERVER_ADDRESS": web_address,
+            "REGISTRY_DB_URL": config["REGISTRY_DB_URL"],
             "EKRAF_CLIENT_FILE": admin_client_file()}
 
 
 def test_the_demo_walks_through_the_platform(four_services, base_config):
     web_address = four_services.http_base.removeprefix("http://")
-    result = run_demo(demo_env(base_config["AMQP_URI"], web_address), timeout=180)
+    result = run_demo(demo_env(base_config, web_address), timeout=180)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert out.rstrip().endswith("demo: OK")
@@ -46,10 +48,15 @@ def test_the_demo_walks_through_the_platform(four_services, base_config):
     assert "valid=True" in out and "checks out offline against the JWKS" in out
     assert "Keanggotaan Anda aktif: EKRAF-" in out  # the first member's inbox, in Bahasa
     assert "received 33 messages of 11 types" in out
+    # Each person calls with only their job's roles.
+    assert "role assessor, bound to Hendra Wijaya" in out
+    assert "inbox: NotFound, as for no one at all" in out
+    assert "who issued CRT-" in out and ": demo-assessor-tablet-" in out
+    assert "revoking it is Forbidden for an auditor" in out
 
 
 def test_the_demo_fails_when_the_services_do_not_answer(vhost_config):
     """An empty vhost: nobody answers there. The demo says so and exits non-zero."""
-    result = run_demo(demo_env(vhost_config["AMQP_URI"], "127.0.0.1:9"), timeout=60, wait=3)
+    result = run_demo(demo_env(vhost_config, "127.0.0.1:9"), timeout=60, wait=3)
     assert result.returncode != 0
     assert "the services did not answer within 3" in result.stdout + result.stderr
