@@ -348,7 +348,9 @@ def audit(ctx, service, client, record, method, since, as_json, timeout):
             cursor = page["next_cursor"]
             if not cursor:
                 break
-    entries.sort(key=lambda entry: (entry["at"], entry["service"], entry["id"]))
+    # `at` carries microseconds: calls made within one second keep their order.
+    entries.sort(key=lambda entry: (datetime.fromisoformat(entry["at"]), entry["service"],
+                                    entry["id"]))
     if as_json:
         click.echo(json.dumps(entries, ensure_ascii=False))
         return

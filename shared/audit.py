@@ -24,7 +24,7 @@ from shared import access
 from shared.db import UTCDateTime
 from shared.errors import ValidationError
 from shared.schemas import decode_cursor, encode_cursor
-from shared.timeutil import iso, parse_input_time, utcnow
+from shared.timeutil import iso, parse_input_time, utcnow_precise
 
 MAX_RECORDS_PER_ENTRY = 10_000
 # Keys whose values name a record, in arguments, answers and messages' data.
@@ -167,7 +167,7 @@ def touched_records(arguments, result, worker_ctx=None):
 def make_entry(caller, method, records, outcome, call_id_stack, detail=None):
     caller = caller or access.Caller(client="(none)", roles=frozenset())
     return {
-        "at": utcnow(), "client": caller.client[:64], "roles": json.dumps(sorted(caller.roles)),
+        "at": utcnow_precise(), "client": caller.client[:64], "roles": json.dumps(sorted(caller.roles)),
         "user_id": caller.user_id, "on_behalf_of": caller.on_behalf_of, "method": method,
         "outcome": outcome, "detail": (detail or None) and str(detail)[:500],
         "records": json.dumps(records), "call_id_stack": json.dumps(list(call_id_stack or [])),

@@ -145,11 +145,6 @@ def test_ekraf_refuses_a_client_it_cannot_make_and_makes_none(base_config, rpc,
             "SELECT count(*) FROM clients WHERE name = 'ekraf'")).scalar_one() == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ekraf audit orders the entries of one second by service name, not by when they "
-    "happened: shared.audit.make_entry stamps `at` with shared.timeutil.utcnow() (whole "
-    "seconds) and ekraf/clients.py sorts by (at, service, id), so a members change "
-    "followed within the same second by a certification call is listed after it"))
 def test_ekraf_audit_keeps_the_order_of_calls_made_within_one_second(
         base_config, rpc, certification_service, events_service, notifications_service,
         tmp_path):
