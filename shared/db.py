@@ -59,7 +59,7 @@ def patch_psycopg_for_eventlet():
 PING_IF_IDLE_SECONDS = 1.0
 
 
-def make_engine(url, pool_size=10, max_overflow=4, autocommit=False):
+def make_engine(url, pool_size=10, max_overflow=4, autocommit=False, keep_connections=True):
     """An engine for ``url``.
 
     PostgreSQL connections are checked before use only when they have been idle for
@@ -67,11 +67,19 @@ def make_engine(url, pool_size=10, max_overflow=4, autocommit=False):
     trip on every request, yet a connection handed back a moment ago is almost
     always alive. After a database restart, the idle connections fail their check
     and are replaced, so callers see no error once the database is back.
+
+    ``keep_connections=False``: no pool, a connection per use (for what is used every
+    few seconds, like the client registry: PostgreSQL's connections are shared by
+    every process, and an idle one per process adds up).
     """
     if url.startswith("postgresql"):
         patch_psycopg_for_eventlet()
         options = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} \
             if autocommit else {}
+        if not keep_connections:
+            from sqlalchemy.pool import NullPool
+
+            return create_engine(url, poolclass=NullPool, hide_parameters=True, **options)
         # hide_parameters: SQL errors land in logs and dead-letter headers, and the
         # values bound to a statement may be personal data (emails, phone numbers).
         engine = create_engine(

@@ -75,7 +75,7 @@ class RegistryError(Exception):
 
 def open_registry(settings):
     """An engine on the registry, its schema brought up to date."""
-    engine = make_engine(cfg.db_url(settings, "registry"), pool_size=2, max_overflow=2)
+    engine = make_engine(cfg.db_url(settings, "registry"), keep_connections=False)
     upgrade_to_head(engine, "registry", MIGRATIONS_DIR)
     return engine
 
