@@ -309,7 +309,8 @@ def test_each_service_login_binds_only_its_own_calls_and_replies(probe_logins,
 
 
 def test_the_compose_healthcheck_passes_under_each_services_own_login(stack_with_own_logins,
-                                                                       broker_logins):
+                                                                       broker_logins,
+                                                                       base_config):
     """docker-compose runs `python -m shared.health <service>` in each container, with
     that container's environment: its own login must be enough to ask (so each may
     call its own <service>.health too)."""
@@ -317,7 +318,9 @@ def test_the_compose_healthcheck_passes_under_each_services_own_login(stack_with
         result = subprocess.run(
             [sys.executable, "-m", "shared.health", name], cwd=ROOT, capture_output=True,
             text=True, timeout=60,
-            env={**os.environ, "AMQP_URI": broker_logins[name], "PYTHONWARNINGS": "ignore"})
+            env={**os.environ, "AMQP_URI": broker_logins[name], "PYTHONWARNINGS": "ignore",
+                 # It calls under a short-lived identity of its own in the registry.
+                 "REGISTRY_DB_URL": base_config["REGISTRY_DB_URL"]})
         assert result.returncode == 0, (name, result.stdout, result.stderr)
         report = json.loads(result.stdout)
         assert report["status"] == "ok" and isinstance(report["dead_letters"], int), report
