@@ -205,3 +205,23 @@ def access_table_lines():
     from devtools.access import table_rows
 
     return table_rows()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_query_is_never_a_change_to_audit(service):
+    """A read-only entrypoint's session refuses to write: a rule saying it changes
+    something would make its audit entry fail every call."""
+    import importlib
+    import inspect
+
+    from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+
+    from shared.entrypoints import ContractRpc
+
+    module = importlib.import_module(f"services.{service}.service")
+    [service_cls] = [value for value in vars(module).values()
+                     if inspect.isclass(value) and getattr(value, "name", None) == service]
+    queries = [name for name, member in inspect.getmembers(service_cls)
+               for extension in getattr(member, ENTRYPOINT_EXTENSIONS_ATTR, ())
+               if isinstance(extension, ContractRpc) and extension.read_only]
+    assert queries and [name for name in queries if rule_for(service, name).changes] == []
