@@ -177,6 +177,9 @@ class ContractRpc(Rpc):
                 f"{service}.{self.method_name} has no access rule: add it to "
                 "shared.access.METHOD_RULES (and to docs/contract.md's table)")
         self.method_key = f"{service}.{self.method_name}"
+        method = getattr(self.container.service_cls, self.method_name)
+        self.signature = inspect.signature(method)  # read once: bound on every call
+        self.self_parameter = next(iter(self.signature.parameters))
         super().setup()
 
     def handle_message(self, body, message):
@@ -210,13 +213,13 @@ class ContractRpc(Rpc):
     def bind_arguments(self, args, kwargs):
         """The call's arguments by parameter name, or a ValidationError naming the one
         that is missing or unexpected (nameko's answer would be IncorrectSignature)."""
-        method = getattr(self.container.service_cls, self.method_name)
         try:
-            bound = inspect.signature(method).bind(None, *args, **kwargs)
+            bound = self.signature.bind(None, *args, **kwargs)
         except TypeError:
+            method = getattr(self.container.service_cls, self.method_name)
             raise signature_error(method, args, kwargs) from None
         arguments = dict(bound.arguments)
-        arguments.pop(next(iter(inspect.signature(method).parameters)), None)  # self
+        arguments.pop(self.self_parameter, None)
         return arguments
 
     def record_refusal(self, caller, context_data, refusal):
