@@ -194,3 +194,23 @@ def test_an_unreadable_message_is_parked_with_the_reason(all_services, base_conf
     headers = wait_until(parked, timeout=15, message="the unreadable message, parked")
     assert "readable JSON" in headers["x-ekraf-error"]
     assert all_services.notifications.delivery_counts() is not None  # still answering
+
+
+def test_a_request_without_reply_to_is_dropped_and_the_service_keeps_answering(
+        all_services, base_config, members_service):
+    """nameko's responder raised KeyError on a request with no reply_to, and that killed
+    the whole members service: one bad message from any login allowed members.get."""
+    from kombu import Connection, Exchange, Producer
+
+    from tests.support.identities import admin_context
+
+    with Connection(base_config["AMQP_URI"]) as connection:
+        Producer(connection.channel()).publish(
+            '{"args": ["00000000-0000-4000-8000-000000000000"], "kwargs": {}}',
+            exchange=Exchange("nameko-rpc", "topic", durable=True), routing_key="members.get",
+            content_type="application/json", content_encoding="utf-8", serializer=None,
+            headers={f"nameko.{key}": value for key, value in admin_context().items()})
+    wait_until(lambda: "had no reply_to; not answered" in members_service.log(), timeout=15,
+               message="members to drop the request")
+    assert members_service.process.poll() is None  # still running
+    assert all_services.members.list_subsectors()  # and answering
