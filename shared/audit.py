@@ -21,7 +21,7 @@ import json
 import sqlalchemy as sa
 
 from shared import access
-from shared.db import UTCDateTime
+from shared.db import UTCDateTime, write_at_commit
 from shared.errors import ValidationError
 from shared.schemas import decode_cursor, encode_cursor
 from shared.timeutil import iso, parse_input_time, utcnow_precise
@@ -187,12 +187,17 @@ _WRITE_ON_POSTGRES = sa.text("""
     SELECT entry.id, record FROM entry, unnest(CAST(:record_list AS text[])) AS record""")
 
 
-def write(connection, entry):
-    """Insert one entry (``connection``: a session or a connection in a transaction)."""
+def write(connection, entry, at_commit=False):
+    """Insert one entry (``connection``: a session or a connection in a transaction).
+    ``at_commit``: a worker's session, on PostgreSQL: queued to go with the commit
+    (``shared.db.write_at_commit``), in the same round trip as the call's messages."""
     records = json.loads(entry["records"])
     bind = connection.get_bind() if hasattr(connection, "get_bind") else connection
     if bind.dialect.name == "postgresql":
-        connection.execute(_WRITE_ON_POSTGRES, {**entry, "record_list": records})
+        if at_commit:
+            write_at_commit(connection, _WRITE_ON_POSTGRES, {**entry, "record_list": records})
+        else:
+            connection.execute(_WRITE_ON_POSTGRES, {**entry, "record_list": records})
         return
     audit_id = connection.execute(
         audit_log.insert().returning(audit_log.c.id), entry).scalar_one()

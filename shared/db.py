@@ -190,6 +190,7 @@ class Database(DependencyProvider):
             return exc_info
         try:
             if exc_info is None:
+                send_queued_writes(session)
                 session.commit()
             else:
                 session.rollback()
@@ -224,6 +225,47 @@ def finish_unit_of_work(worker_ctx, exc_info):
         if isinstance(provider, Database):
             exc_info = provider.finish(worker_ctx, exc_info)
     return exc_info
+
+
+def write_at_commit(session, statement, params):
+    """Queue an INSERT (``statement``: a Core ``insert`` or a ``text``) to be sent just
+    before the worker's commit, in its transaction. On PostgreSQL everything queued
+    goes in one round trip: a call's outbox message and its audit entry cost one
+    exchange with the server, not one each."""
+    session.info.setdefault("queued_writes", []).append((statement, params))
+
+
+_compiled_for_postgres = {}
+
+
+def _as_postgres_sql(statement, dialect, keys):
+    key = (statement, keys)
+    if key not in _compiled_for_postgres:
+        _compiled_for_postgres[key] = str(statement.compile(dialect=dialect,
+                                                            column_keys=list(keys)))
+    return _compiled_for_postgres[key]
+
+
+def send_queued_writes(session):
+    """Send what ``write_at_commit`` queued (called by ``Database.finish``)."""
+    queued = session.info.pop("queued_writes", None)
+    if not queued:
+        return
+    bind = session.get_bind()
+    if not is_postgres(bind):
+        for statement, params in queued:
+            session.execute(statement, params)
+        return
+    raw = session.connection().connection.dbapi_connection
+    cursor = raw.cursor()
+    try:
+        # psycopg2 quotes each statement's values (mogrify); they are then sent as one.
+        sql = b";\n".join(
+            cursor.mogrify(_as_postgres_sql(statement, bind.dialect, tuple(params)), params)
+            for statement, params in queued)
+        cursor.execute(sql)
+    finally:
+        cursor.close()
 
 
 def find_database(container):

@@ -273,7 +273,7 @@ class ContractRpc(Rpc):
             session = find_database(self.container).sessions[worker_ctx]
             audit.write(session, audit.make_entry(
                 caller, self.method_key, audit.touched_records(arguments, result, worker_ctx),
-                "ok", worker_ctx.call_id_stack))
+                "ok", worker_ctx.call_id_stack), at_commit=True)
         except Exception:
             return sys.exc_info()
         return None
@@ -312,7 +312,7 @@ class ConfiguredTimer(Timer):
                 audit.write(session, audit.make_entry(
                     audit.caller_of(worker_ctx),
                     f"{self.container.service_name}.{self.method_name}", list(touched),
-                    "ok", worker_ctx.call_id_stack))
+                    "ok", worker_ctx.call_id_stack), at_commit=True)
             except Exception:
                 exc_info = sys.exc_info()  # the tick's change rolls back with it
         return super().handle_result(worker_ctx, result, exc_info)

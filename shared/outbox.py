@@ -29,7 +29,7 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import delete, func, insert, select, update
 
 from shared.audit import caller_of, note_touched
-from shared.db import find_database, is_postgres
+from shared.db import find_database, is_postgres, write_at_commit
 from shared.envelope import make_envelope
 from shared.migrations import advisory_lock_key
 from shared.settings import settings_of
@@ -43,15 +43,19 @@ def events_exchange(service_name):
     return f"{service_name}.events"
 
 
+_INSERT_MESSAGE = insert(outbox_messages)  # values as parameters: one cached statement
+
+
+def _message_row(envelope):
+    return {"event_id": envelope["event_id"], "event_type": envelope["event_type"],
+            "payload": json.dumps(envelope, ensure_ascii=False, separators=(",", ":")),
+            "created_at": utcnow()}
+
+
 def add_message(session, producer, event_type, data, actor=None):
-    """Store one message in the session's transaction; return its envelope."""
+    """Store one message in the session's transaction now; return its envelope."""
     envelope = make_envelope(producer, event_type, data, actor=actor)
-    session.execute(insert(outbox_messages), {  # values as parameters: cached statement
-        "event_id": envelope["event_id"],
-        "event_type": event_type,
-        "payload": json.dumps(envelope, ensure_ascii=False, separators=(",", ":")),
-        "created_at": utcnow(),
-    })
+    session.execute(_INSERT_MESSAGE, _message_row(envelope))
     return envelope
 
 
@@ -293,8 +297,11 @@ class OutboxWriter:
 
     def add(self, event_type, data):
         session = self._provider.database.sessions[self._worker_ctx]
-        envelope = add_message(session, self._provider.container.service_name, event_type,
-                               data, actor=caller_of(self._worker_ctx).as_actor())
+        envelope = make_envelope(self._provider.container.service_name, event_type, data,
+                                 actor=caller_of(self._worker_ctx).as_actor())
+        # Written with the commit, in the same transaction (and round trip) as the
+        # call's audit entry: shared.db.write_at_commit.
+        write_at_commit(session, _INSERT_MESSAGE, _message_row(envelope))
         note_touched(self._worker_ctx, data)
         self._provider.dirty_workers.add(self._worker_ctx)
         # Joins this worker's call chain to the workers that will handle the message.
