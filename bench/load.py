@@ -1,4 +1,5 @@
-"""Driving load: concurrent clients, each with its own RPC connection."""
+"""Driving load: concurrent clients, each with its own RPC connection, calling with a
+client's context data (``{"auth_token": ...}``: ``Stack.client``)."""
 import time
 import uuid
 
@@ -6,15 +7,17 @@ import eventlet
 from nameko.standalone.rpc import ClusterRpcProxy
 
 
-def closed_loop(config, clients, seconds, make_call, warmup=0.5):
+def closed_loop(config, clients, seconds, make_call, context=None, warmup=0.5):
     """``clients`` green threads call ``make_call(rpc, client, index)`` back to back
-    for ``seconds``; returns (calls per second, latencies in seconds, errors)."""
+    for ``seconds``, each proxy with ``context`` as its context data (None: no
+    identity, for a public method); returns (calls per second, latencies in seconds,
+    errors)."""
     latencies, errors = [], []
     ready = eventlet.event.Event()
     stop_at = {}
 
     def client(number):
-        with ClusterRpcProxy(config, timeout=60) as rpc:
+        with ClusterRpcProxy(config, timeout=60, context_data=context) as rpc:
             index = 0
             make_call(rpc, number, -1)  # connect and warm up outside the measurement
             ready.wait()
@@ -51,12 +54,13 @@ def member_data(subsector="musik", city="Balikpapan", prefix="Anggota Bench"):
             "phone": "081234567890", "city": city, "subsector": subsector}
 
 
-def active_members(config, count, clients=20, **data):
-    """``count`` registered and activated members (records), made concurrently."""
+def active_members(config, context, count, clients=20, **data):
+    """``count`` registered and activated members (records), made concurrently by the
+    client whose context data is ``context`` (a registrar)."""
     made = []
 
     def make(_):
-        with ClusterRpcProxy(config, timeout=60) as rpc:
+        with ClusterRpcProxy(config, timeout=60, context_data=context) as rpc:
             while len(made) < count:
                 member = rpc.members.register(member_data(**data))
                 made.append(rpc.members.activate(member["id"]))

@@ -11,13 +11,19 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from bench.load import active_members
 from bench.report import fmt, latency_ms, table
 from services.notifications.models import Notification
+from shared.access import ASSESSOR, LSP_ADMIN, REGISTRAR
 
 SESSION_CAPACITY = 500  # the contract's largest session
 
 
-def _applications(config, members, smoke):
+def _applications(stack, members):
+    """A scheme, an assessor and sessions, made by an lsp-admin client, and an
+    application for each of ``members``; returns (applications, assessor, units, the
+    assessor's client: the only role that records a result, bound to that assessor)."""
+    config = stack.config
+    lsp_admin = stack.client(LSP_ADMIN)
     in_days = (datetime.now(timezone.utc) + timedelta(days=20)).isoformat()
-    with ClusterRpcProxy(config, timeout=60) as rpc:
+    with ClusterRpcProxy(config, timeout=60, context_data=lsp_admin) as rpc:
         scheme = rpc.certification.create_scheme({
             "code": f"BENCH-{int(time.time())}", "title": "Skema Bench",
             "subsector": "musik", "skkni_ref": "SKKNI Bench",
@@ -33,7 +39,7 @@ def _applications(config, members, smoke):
     applications = []
 
     def apply(chunk):
-        with ClusterRpcProxy(config, timeout=60) as rpc:
+        with ClusterRpcProxy(config, timeout=60, context_data=lsp_admin) as rpc:
             for index, member in chunk:
                 applications.append(rpc.certification.apply({
                     "member_id": member["id"], "scheme_code": scheme["code"],
@@ -43,7 +49,7 @@ def _applications(config, members, smoke):
     chunks = [indexed[i::10] for i in range(10)]
     list(eventlet.GreenPool(10).imap(apply, chunks))
     units = [{"unit_code": u["code"], "competent": True} for u in scheme["units"]]
-    return applications, assessor, units
+    return applications, assessor, units, stack.client(ASSESSOR, assessor_id=assessor["id"])
 
 
 def run(stack, smoke):
@@ -51,8 +57,8 @@ def run(stack, smoke):
     seconds = 3 if smoke else 60
     total = rate * seconds
     config = stack.config
-    members = active_members(config, total, prefix="Peserta Pipeline")
-    applications, assessor, units = _applications(config, members, smoke)
+    members = active_members(config, stack.client(REGISTRAR), total, prefix="Peserta Pipeline")
+    applications, assessor, units, as_assessor = _applications(stack, members)
 
     stack.settle()
     work = LightQueue()
@@ -60,7 +66,7 @@ def run(stack, smoke):
     returned = {}
 
     def recorder():
-        with ClusterRpcProxy(config, timeout=60) as rpc:
+        with ClusterRpcProxy(config, timeout=60, context_data=as_assessor) as rpc:
             while True:
                 item = work.get()
                 if item is None:

@@ -1,6 +1,9 @@
 """The system under measurement: the four services and the echo baseline, each a
 ``nameko run`` process as operators start it, in a RabbitMQ vhost and PostgreSQL
-databases of the run's own (removed afterwards), with a local SMTP server."""
+databases of the run's own (removed afterwards), with a local SMTP server and a client
+registry of the run's own (``REGISTRY_DB_URL``, with an admin client:
+tests.support.identities). Benchmarks call as clients with the role each method's rule
+needs (``stack.client("registrar")``); the echo baseline checks no identity."""
 import contextlib
 import os
 import signal
@@ -12,6 +15,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 
+from tests.support.identities import close_test_registry, new_client, open_test_registry
 from tests.support.outside import SmtpServer
 from tests.support.services import ServiceProcess, free_port, service_env, wait_for_rpc
 
@@ -21,7 +25,9 @@ PG_ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5
 
 
 class Stack:
-    def __init__(self):
+    def __init__(self, registry_of=None):
+        """``registry_of``: another (started) stack whose client registry and clients
+        this one shares (a second stack in the same run); else it makes its own."""
         self.run_id = uuid.uuid4().hex[:8]
         self.folder = Path(tempfile.mkdtemp(prefix="ekraf-bench-"))
         self.vhost = f"ekraf-bench-{self.run_id}"
@@ -31,6 +37,9 @@ class Stack:
         self.admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         self.databases, self.processes, self.engines = {}, {}, {}
         self.smtp = None
+        self.registry_url = registry_of.registry_url if registry_of else None
+        self.owns_registry = registry_of is None
+        self.clients = registry_of.clients if registry_of else {}
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -39,6 +48,9 @@ class Stack:
         user = urlsplit(AMQP_URI).username or "guest"
         subprocess.run(["rabbitmqctl", "set_permissions", "-p", self.vhost, user, ".*", ".*",
                         ".*"], check=True, capture_output=True)
+        if self.owns_registry:
+            self.registry_url = self.database("registry")
+            open_test_registry(self.registry_url)
         (self.folder / "mail").mkdir()
         self.smtp = SmtpServer(self.folder / "mail", free_port())
         for name in services:
@@ -54,6 +66,7 @@ class Stack:
             module, probe = f"services.{name}.service", None
             env = service_env(
                 name, self.amqp_uri, self.database(name), self.folder, self.smtp.port,
+                REGISTRY_DB_URL=self.registry_url,
                 # The public endpoint's per-client limit would measure itself, not verify.
                 HTTP_RATE_LIMIT_PER_MINUTE="10000000")
         if name == "certification":
@@ -73,9 +86,20 @@ class Stack:
         self.engines[name] = sa.create_engine(url)
         return url
 
+    def client(self, *roles, **binding):
+        """The context data of the run's client with ``roles`` (made once; an assessor
+        is bound: ``client("assessor", assessor_id=...)``). Benchmarks call as the role
+        the method's rule in shared.access.METHOD_RULES needs, not as admin."""
+        key = (tuple(sorted(roles)), tuple(sorted(binding.items())))
+        if key not in self.clients:
+            self.clients[key] = new_client(list(roles), **binding)
+        return dict(self.clients[key])
+
     def stop(self):
         for process in self.processes.values():
             process.stop()
+        if self.owns_registry:
+            close_test_registry()
         for engine in self.engines.values():
             engine.dispose()
         with self.admin.connect() as connection:
