@@ -9,6 +9,7 @@ not commit. Other entrypoints (timers) are finished in ``worker_result``.
 """
 import functools
 import logging
+import re
 import sys
 import threading
 import time
@@ -197,7 +198,11 @@ class Database(DependencyProvider):
         except Exception:
             log.exception("commit failed for %s", worker_ctx)
             exc_info = sys.exc_info()
-            session.rollback()
+            try:
+                session.rollback()
+            except Exception as error:  # the connection is gone: nothing to roll back
+                log.warning("rollback after a failed commit failed too (%s)",
+                            type(error).__name__)
         finally:
             session.close()
         return exc_info
@@ -238,16 +243,21 @@ def write_at_commit(session, statement, params):
 _compiled_for_postgres = {}
 
 
-def _as_postgres_sql(statement, dialect, keys):
+def _as_postgres_sql(statement, dialect, keys, number):
+    """``statement`` as psycopg2's SQL, its parameters renamed ``q<number>_<name>`` so
+    that several statements can share one parameter dict."""
     key = (statement, keys)
     if key not in _compiled_for_postgres:
         _compiled_for_postgres[key] = str(statement.compile(dialect=dialect,
                                                             column_keys=list(keys)))
-    return _compiled_for_postgres[key]
+    return re.sub(r"%\((\w+)\)s", lambda match: f"%(q{number}_{match.group(1)})s",
+                  _compiled_for_postgres[key])
 
 
 def send_queued_writes(session):
-    """Send what ``write_at_commit`` queued (called by ``Database.finish``)."""
+    """Send what ``write_at_commit`` queued (called by ``Database.finish``). Through
+    SQLAlchemy, so that a lost connection is a ``sqlalchemy.exc.OperationalError``
+    (the caller hears "database unavailable") and the connection is discarded."""
     queued = session.info.pop("queued_writes", None)
     if not queued:
         return
@@ -256,16 +266,11 @@ def send_queued_writes(session):
         for statement, params in queued:
             session.execute(statement, params)
         return
-    raw = session.connection().connection.dbapi_connection
-    cursor = raw.cursor()
-    try:
-        # psycopg2 quotes each statement's values (mogrify); they are then sent as one.
-        sql = b";\n".join(
-            cursor.mogrify(_as_postgres_sql(statement, bind.dialect, tuple(params)), params)
-            for statement, params in queued)
-        cursor.execute(sql)
-    finally:
-        cursor.close()
+    sql, values = [], {}
+    for number, (statement, params) in enumerate(queued):
+        sql.append(_as_postgres_sql(statement, bind.dialect, tuple(params), number))
+        values.update({f"q{number}_{name}": value for name, value in params.items()})
+    session.connection().exec_driver_sql(";\n".join(sql), values)  # one round trip
 
 
 def find_database(container):
