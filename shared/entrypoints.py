@@ -21,6 +21,7 @@ import re
 import sys
 import uuid
 
+import eventlet.semaphore
 import sqlalchemy.exc
 from nameko.exceptions import MethodNotFound
 from nameko.amqp.publish import Publisher
@@ -153,6 +154,9 @@ def request_size(raw):
     return len(raw or b"")
 
 
+REFUSALS_BEING_WRITTEN = eventlet.semaphore.Semaphore(4)
+
+
 class ContractRpc(Rpc):
     rpc_consumer = ContractRpcConsumer()
     registry = Registry()
@@ -231,8 +235,20 @@ class ContractRpc(Rpc):
             f"{self.method_key}.refused"]
         entry = audit.make_entry(caller, self.method_key, [], type(refusal).__name__,
                                  [str(call_id)[:200] for call_id in stack], detail=str(refusal))
-        self.container.spawn_managed_thread(
-            functools.partial(self.write_alone, entry), identifier="audit")
+        # At most a few refusals written at once: a flood of bad calls must not take the
+        # write connections real work needs. Beyond that they are logged, not audited.
+        if not REFUSALS_BEING_WRITTEN.acquire(blocking=False):
+            log.warning("refusal of %s not audited: too many refusals at once",
+                        self.method_key)
+            return
+
+        def write():
+            try:
+                self.write_alone(entry)
+            finally:
+                REFUSALS_BEING_WRITTEN.release()
+
+        self.container.spawn_managed_thread(write, identifier="audit")
 
     def write_alone(self, entry):
         try:

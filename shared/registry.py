@@ -250,6 +250,9 @@ class ClientDirectory:
     def __init__(self, engine, refresh_seconds=2.0, clock=time.monotonic):
         self.engine = engine
         self.refresh_seconds = refresh_seconds
+        # Stale after several missed refreshes, never less than STALE_AFTER_SECONDS: a
+        # long refresh interval must not make every other call fail.
+        self.stale_after = max(STALE_AFTER_SECONDS, 4 * refresh_seconds)
         self.clock = clock
         self.clients = {}
         self.version = None
@@ -275,7 +278,7 @@ class ClientDirectory:
         if not isinstance(context_data, dict):
             raise Forbidden("no identity: context data must be an object")
         client_id, secret = access.parse_token(context_data.get("auth_token"))
-        if self.read_at is None or self.clock() - self.read_at > STALE_AFTER_SECONDS:
+        if self.read_at is None or self.clock() - self.read_at > self.stale_after:
             raise InternalError("the client registry cannot be read, so no identity can "
                                 "be checked; nothing was changed; try again")
         client = self.clients.get(client_id)

@@ -228,8 +228,9 @@ class Settings:
     CLIENTS_REFRESH_SECONDS: float = setting(
         2.0, positive_number,
         "how often a service re-reads the client registry: a revoked client or a rotated "
-        "secret is refused within this (plus a call's time); a registry unreadable for 8 s "
-        "makes the service refuse every call until it is back", used_by=ALL, compose=DEFAULT)
+        "secret is refused within this (plus a call's time; keep it under 5 s for the 10 s "
+        "promise); a registry unreadable for 8 s (or four intervals, if longer) makes the "
+        "service refuse every call until it is back", used_by=ALL, compose=DEFAULT)
     VAR_DIR: str = setting(
         "var", text, "local state: SQLite files, the generated signing key",
         used_by="all (certification for the key)",

@@ -172,3 +172,15 @@ def test_a_service_process_identity_lapses_without_a_heartbeat(engine, directory
     with pytest.raises(Forbidden):
         directory.resolve(as_context(token))
     assert registry.list_clients(engine) == []  # services are not listed as clients
+
+
+def test_a_long_refresh_interval_does_not_make_calls_between_refreshes_fail(engine):
+    clock = Clock()
+    directory = registry.ClientDirectory(engine, refresh_seconds=10.0, clock=clock)
+    directory.refresh()
+    _, token = registry.add_client(engine, "front-desk", ["registrar"])
+    clock.now += 9.9  # just before the next refresh is due
+    assert directory.resolve(as_context(token)).client == "front-desk"
+    clock.now += 4 * 10.0
+    with pytest.raises(InternalError):
+        directory.resolve(as_context(token))
