@@ -17,6 +17,7 @@ the RPC entrypoint; the service itself for timers and handlers) and the records 
 worker's messages named (``note_touched``, called by the outbox for each message).
 """
 import json
+import sys
 
 import sqlalchemy as sa
 
@@ -104,6 +105,14 @@ def create_audit_tables(op):
                 op.execute(f"""
                     CREATE TRIGGER {table}_no_{operation.lower()} BEFORE {operation} ON {table}
                     BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END""")
+
+
+def drop_audit_tables(op):
+    """Undo ``create_audit_tables`` (a service migration's downgrade)."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION ekraf_audit_append_only() CASCADE")
+    op.drop_table("audit_records")
+    op.drop_table("audit_log")
 
 
 # -- what the worker context carries --------------------------------------------------
@@ -204,6 +213,18 @@ def write(connection, entry, at_commit=False):
     if records:
         connection.execute(audit_records.insert(),
                            [{"audit_id": audit_id, "record": record} for record in records])
+
+
+def record_in_transaction(session_of, worker_ctx, caller, method, records):
+    """A worker's change recorded with its commit; returns the worker's new exc_info
+    when the entry cannot be written (then the change rolls back with it), else None.
+    ``session_of``: the service's ``Database`` (its ``sessions`` by worker)."""
+    try:
+        write(session_of.sessions[worker_ctx], make_entry(
+            caller, method, records, "ok", worker_ctx.call_id_stack), at_commit=True)
+    except Exception:
+        return sys.exc_info()
+    return None
 
 
 def write_alone(engine, entry):

@@ -23,7 +23,7 @@ import uuid
 
 import eventlet.semaphore
 import sqlalchemy.exc
-from nameko.exceptions import MethodNotFound
+from nameko.exceptions import ContainerBeingKilled, MethodNotFound
 from nameko.amqp.publish import Publisher
 from nameko.constants import (
     AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, DEFAULT_SERIALIZER, LOGIN_METHOD_CONFIG_KEY,
@@ -31,8 +31,6 @@ from nameko.constants import (
 )
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 from nameko.timer import Timer
-
-from nameko.exceptions import ContainerBeingKilled
 
 from shared import access, audit
 from shared.consumers import SafeQueueConsumer
@@ -264,8 +262,10 @@ class ContractRpc(Rpc):
                 result = access.check_result(self.rule, caller, result, arguments)
             except NotFound:  # another member's record: the bound client is refused
                 exc_info, refused = sys.exc_info(), True
-        if exc_info is None and self.rule.changes:
-            exc_info = self.audit_in_transaction(worker_ctx, caller, arguments, result)
+        if exc_info is None and self.rule.changes:  # both commit, or neither
+            exc_info = audit.record_in_transaction(
+                find_database(self.container), worker_ctx, caller, self.method_key,
+                audit.touched_records(arguments, result, worker_ctx))
         exc_info = finish_unit_of_work(worker_ctx, exc_info)
         exc_info = as_contract_error(exc_info, self.method_key)
         if exc_info is not None:
@@ -282,17 +282,6 @@ class ContractRpc(Rpc):
             log.warning("could not reply to %s.%s (%s); the request will be redelivered",
                         self.container.service_name, self.method_name, type(error).__name__)
             return result, exc_info
-
-    def audit_in_transaction(self, worker_ctx, caller, arguments, result):
-        """The change's entry, in its transaction: both commit, or neither."""
-        try:
-            session = find_database(self.container).sessions[worker_ctx]
-            audit.write(session, audit.make_entry(
-                caller, self.method_key, audit.touched_records(arguments, result, worker_ctx),
-                "ok", worker_ctx.call_id_stack), at_commit=True)
-        except Exception:
-            return sys.exc_info()
-        return None
 
     def audit_failure(self, worker_ctx, caller, arguments, exc_info):
         error = exc_info[1]
@@ -322,15 +311,10 @@ class ConfiguredTimer(Timer):
         """What a tick changed (the records its messages name) goes into the audit
         trail as the service's own change, in the tick's transaction."""
         touched = getattr(worker_ctx, "ekraf_touched", None)
-        if exc_info is None and touched:
-            try:
-                session = find_database(self.container).sessions[worker_ctx]
-                audit.write(session, audit.make_entry(
-                    audit.caller_of(worker_ctx),
-                    f"{self.container.service_name}.{self.method_name}", list(touched),
-                    "ok", worker_ctx.call_id_stack), at_commit=True)
-            except Exception:
-                exc_info = sys.exc_info()  # the tick's change rolls back with it
+        if exc_info is None and touched:  # on failure the tick's change rolls back
+            exc_info = audit.record_in_transaction(
+                find_database(self.container), worker_ctx, audit.caller_of(worker_ctx),
+                f"{self.container.service_name}.{self.method_name}", list(touched))
         return super().handle_result(worker_ctx, result, exc_info)
 
 

@@ -6,7 +6,7 @@ Create Date: 2026-12-02
 """
 from alembic import op
 
-from shared.audit import create_audit_tables
+from shared.audit import create_audit_tables, drop_audit_tables
 
 revision = "0003"
 down_revision = "0002"
@@ -19,7 +19,4 @@ def upgrade():
 
 
 def downgrade():
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION ekraf_audit_append_only() CASCADE")
-    op.drop_table("audit_records")
-    op.drop_table("audit_log")
+    drop_audit_tables(op)
